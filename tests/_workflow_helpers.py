@@ -1,0 +1,52 @@
+"""Run the Snakemake workflow on a copy of the workflow files in a temporary directory."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+WORKFLOW_PARTS = ("Snakefile", "rules", "workflow", "config", "profiles", "envs")
+
+
+def copy_workflow(dest: Path) -> Path:
+    """Copy the workflow definition (not results or data) into `dest` and return it."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for part in WORKFLOW_PARTS:
+        src = REPO_ROOT / part
+        if src.is_dir():
+            shutil.copytree(src, dest / part, dirs_exist_ok=True)
+        else:
+            shutil.copy2(src, dest / part)
+    return dest
+
+
+def snakemake(workdir: Path, *args: str, timeout: int = 1200) -> subprocess.CompletedProcess:
+    """Run snakemake from the venv in `workdir`; raise with the tail of its output on failure."""
+    exe = Path(sys.executable).with_name("snakemake")
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    proc = subprocess.run(
+        [str(exe), *args],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+    )
+    if proc.returncode != 0:
+        logs = (
+            "\n".join(
+                f"--- {p}\n{p.read_text()[-3000:]}"
+                for p in sorted((workdir / "logs").rglob("*.log"))
+            )
+            if (workdir / "logs").is_dir()
+            else ""
+        )
+        raise AssertionError(
+            f"snakemake {' '.join(args)} failed ({proc.returncode})\n"
+            f"{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}\n{logs[-8000:]}"
+        )
+    return proc

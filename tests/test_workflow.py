@@ -1,0 +1,82 @@
+"""End-to-end: a real `snakemake` run of the whole DAG on a tiny generated demo dataset (config/test.yaml)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from tests._workflow_helpers import REPO_ROOT, copy_workflow, snakemake
+
+pytestmark = pytest.mark.slow
+
+SIMS_KEYS = {"Acc-2", "Acc-3", "Acc-5", "F1", "MAE", "Corr"}
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    """Run the DAG through `aggregate` once; tests below inspect the outputs."""
+    work = copy_workflow(tmp_path_factory.mktemp("workflow"))
+    snakemake(work, "--cores", "2", "--configfile", "config/test.yaml")
+    return work
+
+
+def test_lint_and_dry_run_on_demo_config(tmp_path):
+    work = copy_workflow(tmp_path)
+    out = snakemake(work, "--lint", "--configfile", "config/demo.yaml")
+    assert "Congratulations" in out.stdout + out.stderr
+    dry = snakemake(work, "-n", "--configfile", "config/demo.yaml")
+    text = dry.stdout + dry.stderr
+    for rule in ("demo_data", "manifest", "align", "pretrain", "finetune", "aggregate"):
+        assert rule in text
+
+
+def test_manifest_and_aligned_shapes(tiny_run):
+    config = yaml.safe_load((REPO_ROOT / "config" / "test.yaml").read_text())
+    demo = config["datasets"]["tiny"]["demo"]
+    length = config["align"]["length"]
+    manifest = pd.read_csv(tiny_run / "results/tiny/manifest.csv", dtype={"clip_id": str})
+    assert len(manifest) == demo["train"] + demo["valid"] + demo["test"] + demo["unlabeled"]
+    assert set(manifest["split"]) == {"train", "valid", "test", "unlabeled"}
+    for split in ("train", "valid", "test", "unlabeled"):
+        folder = tiny_run / "results/tiny/aligned" / split
+        n = demo[split]
+        text, audio, vision = (np.load(folder / f"{m}.npy") for m in ("text", "audio", "vision"))
+        assert text.shape == (n, length, 384)  # MiniLM BertModel states, [CLS] first
+        assert audio.shape == (n, length, 25)  # eGeMAPSv02 LLD
+        assert vision.shape == (n, length, 58)  # 52 blendshapes + 6 head pose
+        for m in ("text", "audio", "vision"):
+            mask = np.load(folder / f"{m}_mask.npy")
+            assert mask.shape == (n, length) and mask.dtype == bool
+        assert np.load(folder / "vision_mask.npy").mean() > 0.8  # the demo face is found
+        assert np.load(folder / "text_mask.npy")[:, 0].all()  # [CLS] at position 0
+        meta = pd.read_csv(folder / "meta.csv")
+        assert len(meta) == n
+        info = json.loads((folder / "info.json").read_text())
+        assert info["dims"] == {"text": 384, "audio": 25, "vision": 58}
+
+
+def test_finetune_outputs_and_summary(tiny_run):
+    config = yaml.safe_load((REPO_ROOT / "config" / "config.yaml").read_text())
+    seeds = yaml.safe_load((REPO_ROOT / "config" / "test.yaml").read_text())["seeds"]
+    for variant in config["variants"]:
+        for seed in seeds:
+            run = tiny_run / "results/tiny/finetune" / variant / str(seed)
+            metrics = json.loads((run / "metrics.json").read_text())
+            assert SIMS_KEYS <= set(metrics)
+            preds = pd.read_csv(run / "predictions.csv")
+            assert list(preds.columns) == ["key", "label", "pred"] and len(preds) == 4
+            assert (run / "model.pt").stat().st_size > 0
+            assert len(pd.read_csv(run / "history.csv")) >= 1
+    summary = pd.read_csv(tiny_run / "results/tiny/summary.csv")
+    assert set(config["variants"]) <= set(summary["variant"])
+    md = (tiny_run / "results/tiny/summary.md").read_text()
+    assert "aemt_wo_mcd" in md and "ddof" in md
+
+
+def test_rerun_has_nothing_to_do(tiny_run):
+    out = snakemake(tiny_run, "-n", "--configfile", "config/test.yaml")
+    assert "Nothing to be done" in out.stdout + out.stderr
