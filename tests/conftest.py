@@ -22,3 +22,17 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"{SHARED_DATA} not present")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory) -> Path:
+    """A real `snakemake` run of the whole DAG on the tiny generated dataset of config/test.yaml.
+
+    Builds the default target (through `aggregate`), the `sensitivity` sweeps and the `report` figures once per
+    test session, in a copy of the workflow files; tests inspect `<returned dir>/results/tiny/...`.
+    """
+    from tests._workflow_helpers import TINY_TARGETS, copy_workflow, snakemake
+
+    work = copy_workflow(tmp_path_factory.mktemp("workflow"))
+    snakemake(work, "--cores", "2", *TINY_TARGETS, "--configfile", "config/test.yaml")
+    return work

@@ -16,14 +16,6 @@ pytestmark = pytest.mark.slow
 SIMS_KEYS = {"Acc-2", "Acc-3", "Acc-5", "F1", "MAE", "Corr"}
 
 
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory):
-    """Run the DAG through `aggregate` once; tests below inspect the outputs."""
-    work = copy_workflow(tmp_path_factory.mktemp("workflow"))
-    snakemake(work, "--cores", "2", "--configfile", "config/test.yaml")
-    return work
-
-
 def test_lint_and_dry_run_on_demo_config(tmp_path):
     work = copy_workflow(tmp_path)
     out = snakemake(work, "--lint", "--configfile", "config/demo.yaml")

@@ -1,0 +1,193 @@
+"""Tests for `aemt.aggregate` and `aemt aggregate`: seed statistics, summary files, sensitivity plot."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import matplotlib.image as mpimg
+import pandas as pd
+import pytest
+
+from aemt.aggregate import collect, summarise, train_mean_baseline, write_sensitivity, write_summary
+from aemt.commands import aggregate as aggregate_cmd
+from aemt.errors import UserError
+
+SIMS_KEYS = ["Acc-2", "Acc-3", "Acc-5", "F1", "MAE", "Corr"]
+
+
+def _sims(acc2: float, mae: float = 0.3) -> dict[str, float]:
+    return {"Acc-2": acc2, "Acc-3": 0.6, "Acc-5": 0.4, "F1": acc2, "MAE": mae, "Corr": 0.5}
+
+
+def _write(ds: Path, variant: str, seed: int, metrics: dict, **extra) -> Path:
+    path = ds / "finetune" / variant / str(seed) / "metrics.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = {**metrics, "variant": variant, "seed": seed, "best_epoch": 3, "hparams": {"lr": 5e-4}}
+    path.write_text(json.dumps({**data, **extra}))
+    return path
+
+
+def _meta(ds: Path, split: str, labels: list[float]) -> None:
+    path = ds / "aligned" / split / "meta.csv"
+    path.parent.mkdir(parents=True)
+    keys = [f"v/{i:03d}" for i in range(len(labels))]
+    pd.DataFrame({"key": keys, "split": split, "label": labels}).to_csv(path, index=False)
+
+
+@pytest.fixture
+def ds(tmp_path: Path) -> Path:
+    ds = tmp_path / "demo"
+    _write(ds, "aemt", 1111, _sims(0.7, mae=0.30))
+    _write(ds, "aemt", 1112, _sims(0.9, mae=0.20))
+    _write(ds, "mult", 1111, _sims(0.6))
+    _write(ds, "mult", 1112, _sims(0.6))
+    _write(ds, "my_variant", 1111, _sims(0.5))
+    _write(ds, "my_variant", 1112, _sims(0.55))
+    return ds
+
+
+def test_collect_rows_and_columns(ds: Path):
+    df = collect(ds, ["aemt", "mult"], [1111, 1112])
+    assert list(df["variant"]) == ["aemt", "aemt", "mult", "mult"]
+    assert list(df["seed"]) == [1111, 1112, 1111, 1112]
+    assert list(df["Acc-2"]) == [0.7, 0.9, 0.6, 0.6]
+    assert "best_epoch" in df.columns and "hparams" not in df.columns
+
+
+def test_summarise_population_std(ds: Path):
+    stats = summarise(collect(ds, ["aemt", "mult"], [1111, 1112]), "sims")
+    assert list(stats.columns) == ["variant", "stat", "n_seeds", *SIMS_KEYS]
+    row = stats.set_index(["variant", "stat"])
+    # Acc-2 seeds 0.7 and 0.9: mean 0.8; ddof=0 std 0.1 (ddof=1 would be 0.1414)
+    assert row.at[("aemt", "mean"), "Acc-2"] == pytest.approx(0.8)
+    assert row.at[("aemt", "std"), "Acc-2"] == pytest.approx(0.1)
+    assert row.at[("aemt", "mean"), "MAE"] == pytest.approx(0.25)
+    assert row.at[("aemt", "std"), "MAE"] == pytest.approx(0.05)
+    assert row.at[("mult", "std"), "Acc-2"] == 0.0
+    assert row.at[("mult", "mean"), "n_seeds"] == 2
+
+
+def test_missing_metrics_json_names_path_and_target(ds: Path):
+    with pytest.raises(UserError) as err:
+        collect(ds, ["aemt", "aemt_wo_cl"], [1111])
+    msg = str(err.value)
+    assert str(ds / "finetune" / "aemt_wo_cl" / "1111" / "metrics.json") in msg
+    assert "snakemake" in msg
+
+
+def test_metrics_json_of_wrong_scale_is_an_error(ds: Path):
+    with pytest.raises(UserError, match="Has0_Acc-2"):
+        collect(ds, ["aemt"], [1111], scale="mosei")
+
+
+def test_write_summary_files(ds: Path, capsys):
+    _meta(ds, "train", [0.2, 0.4, 0.6])
+    _meta(ds, "test", [0.0, 1.0, -0.6, 0.8])
+    baseline = train_mean_baseline(ds, "sims")
+    out = write_summary(ds, ["mult", "my_variant", "aemt"], [1111, 1112], "sims", baseline)
+
+    csv = pd.read_csv(out.summary_csv)
+    assert list(csv.columns[:3]) == ["variant", "row", "seed"]
+    assert len(csv) == 3 * 2 + 3 * 2
+    assert list(csv["row"]).count("seed") == 6
+    mean = csv[(csv["variant"] == "aemt") & (csv["row"] == "mean")].iloc[0]
+    std = csv[(csv["variant"] == "aemt") & (csv["row"] == "std")].iloc[0]
+    assert mean["Acc-2"] == pytest.approx(0.8) and std["Acc-2"] == pytest.approx(0.1)  # fractions
+    assert pd.isna(mean["seed"])
+    seeds = csv[(csv["variant"] == "aemt") & (csv["row"] == "seed")]
+    assert list(seeds["seed"]) == [1111, 1112] and list(seeds["best_epoch"]) == [3, 3]
+
+    md = out.summary_md.read_text()
+    assert "| aemt | 2 | 80.00 ± 10.00 | 60.00 ± 0.00 |" in md  # x100, ddof=0
+    assert "| aemt | 1112 | 90.00 | 60.00 | 40.00 | 90.00 | 20.00 | 50.00 |" in md
+    assert "ddof = 0" in md and "NEGATIVE" in md and "×100" in md
+    assert out.table in md
+
+    ab = out.ablation_md.read_text().splitlines()
+    rows = [line for line in ab if line.startswith("| ") and ":--" not in line]
+    assert [r.split(" | ")[0] for r in rows] == [
+        "| Model",
+        "| AE-MT",
+        "| MulT baseline",
+        "| my_variant",
+        "| Predict train mean",
+    ]
+    assert rows[1].startswith("| AE-MT | 80.00 ± 10.00 |")
+    # train mean 0.4 on test labels [0, 1, -0.6, 0.8]: Acc-2 2/4, Acc-3 2/4, Acc-5 0/4,
+    # F1 (2*(2/3) + 2*0)/4 = 1/3, MAE (0.4+0.6+1.0+0.4)/4 = 0.6, Corr of a constant = 0
+    assert rows[4] == "| Predict train mean | 50.00 | 50.00 | 0.00 | 33.33 | 60.00 | 0.00 |"
+    assert "0.4000" in out.ablation_md.read_text()
+
+
+def test_baseline_absent_without_meta_and_bad_label(ds: Path):
+    assert train_mean_baseline(ds, "sims") is None
+    _meta(ds, "train", [0.2, float("nan"), 0.6])
+    _meta(ds, "test", [0.0])
+    with pytest.raises(UserError, match="row 3"):
+        train_mean_baseline(ds, "sims")
+
+
+def test_ablation_without_baseline_has_no_baseline_row(ds: Path):
+    out = write_summary(ds, ["aemt"], [1111], "sims")
+    assert "Predict train mean" not in out.ablation_md.read_text()
+
+
+def test_sensitivity_csv_and_png(tmp_path: Path):
+    ds = tmp_path / "demo"
+    for value, accs in (("0", (0.6, 0.7)), ("0.4", (0.8, 0.9)), ("1.5", (0.7, 0.7))):
+        for seed, acc in zip((1111, 1112), accs, strict=True):
+            _write(ds, f"sens_l1_{value}", seed, _sims(acc))
+    out = write_sensitivity(ds, "lambda1", [0.4, 0.0, 1.5], "sens_l1_", [1111, 1112], "sims")
+    assert out.csv == ds / "sensitivity_lambda1.csv"
+    frame = pd.read_csv(out.csv)
+    assert list(frame["value"]) == [0.0, 0.4, 1.5]
+    assert list(frame["variant"]) == ["sens_l1_0", "sens_l1_0.4", "sens_l1_1.5"]
+    assert frame["Acc-2_mean"].tolist() == pytest.approx([0.65, 0.85, 0.7])
+    assert frame["Acc-2_std"].tolist() == pytest.approx([0.05, 0.05, 0.0])
+    assert set(frame["param"]) == {"lambda1"}
+    data = out.png.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000
+    image = mpimg.imread(out.png)
+    assert image.shape[0] > 100 and image.shape[1] > 100
+    assert "85.00 ± 5.00" in out.table
+
+
+def _parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    aggregate_cmd.register(parser.add_subparsers(dest="command"))
+    return parser.parse_args(argv)
+
+
+def test_cli_summary_and_sensitivity(ds: Path, capsys):
+    args = _parse(
+        ["aggregate", "--dataset-dir", str(ds), "--variants", "aemt,mult", "--seeds", "1111,1112"]
+        + ["--scale", "sims"]
+    )
+    assert args.handler(args) == 0
+    printed = capsys.readouterr().out
+    assert "| aemt | 2 | 80.00 ± 10.00 |" in printed
+    assert (ds / "summary.csv").is_file() and (ds / "ablation.md").is_file()
+
+    _write(ds, "sens_l2_1", 1111, _sims(0.75))
+    _write(ds, "sens_l2_0.5", 1111, _sims(0.7))
+    args = _parse(
+        ["aggregate", "--dataset-dir", str(ds), "--sensitivity", "lambda2", "--values", "0.5,1"]
+        + ["--prefix", "sens_l2_", "--seeds", "1111", "--scale", "sims"]
+    )
+    assert args.handler(args) == 0
+    assert (ds / "sensitivity_lambda2.png").is_file()
+    assert "75.00 ± 0.00" in capsys.readouterr().out
+
+
+def test_cli_bad_input(ds: Path):
+    args = _parse(
+        ["aggregate", "--dataset-dir", str(ds), "--variants", "aemt", "--seeds", "11x1"]
+        + ["--scale", "sims"]
+    )
+    with pytest.raises(UserError, match="11x1"):
+        args.handler(args)
+    args = _parse(["aggregate", "--dataset-dir", str(ds), "--seeds", "1111", "--scale", "sims"])
+    with pytest.raises(UserError, match="--variants"):
+        args.handler(args)
