@@ -19,6 +19,7 @@ rule align:
         out_dir="results/{dataset}/aligned/{split}",
         length=config["align"]["length"],
         pooling=config["text"]["pooling"],
+        scale=dataset_scale,
     threads: 1
     resources:
         mem_mb=4000,
@@ -28,6 +29,7 @@ rule align:
     shell:
         "aemt align --manifest {input.manifest} --features-dir {params.features_dir}"
         " --split {wildcards.split} --length {params.length} --text-pooling {params.pooling}"
+        " --scale {params.scale}"
         " --out-dir {params.out_dir} > {log} 2>&1"
 
 

@@ -1,0 +1,340 @@
+"""Alignment stage: per-clip features -> fixed-length, time-aligned tensors for one split.
+
+Audio and visual frames are averaged, using valid frames only, into `length` equal time bins that
+span each clip, so bin k of audio and bin k of vision cover the same interval (the paper's average
+pooling, done in time). Text token states are truncated / padded to `length` ([CLS] stays first) or
+reduced to the [CLS] row. Output files: docs/contracts.md, "Aligned tensors".
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from aemt import __version__
+from aemt.data import (
+    EXCLUDED,
+    FEATURE_DIR,
+    MODALITIES,
+    SPLITS,
+    UNLABELED,
+    join_flags,
+    read_manifest,
+    split_flags,
+)
+from aemt.errors import UserError
+from aemt.io import load_json, save_csv, save_json, save_npy, sha256_file
+
+TEXT_POOLING = ("tokens", "cls")
+# The flag that marks a modality as absent for a clip: zeros with mask False in the aligned tensors.
+ABSENT_FLAG = {"text": "empty_text", "audio": "no_audio", "vision": "no_face"}
+META_COLUMNS = ("key", "split", "label", "label_T", "label_A", "label_V", "text", "status")
+
+
+def bin_frames(
+    values: np.ndarray, timestamps: np.ndarray, mask: np.ndarray, duration: float, length: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Mask-aware mean of frames in `length` equal bins over [0, duration].
+
+    values [T, D], timestamps [T] (frame centres, s), mask [T] (truthy = valid) ->
+    (binned [L, D] float32, bin_mask [L] bool). A frame at time t goes to bin
+    min(L-1, floor(t / duration * L)); a bin with no valid frame is zero with mask False.
+    Frames with a non-finite value or timestamp count as invalid.
+    """
+    values = np.asarray(values, dtype=np.float64)  # [T, D]
+    times = np.asarray(timestamps, dtype=np.float64).reshape(-1)  # [T]
+    valid = np.asarray(mask).reshape(-1).astype(bool)  # [T]
+    if values.ndim != 2 or not len(values) == len(times) == len(valid):
+        raise ValueError(
+            f"bin_frames: values {values.shape}, timestamps {times.shape}, mask {valid.shape} "
+            "must be [T, D], [T], [T]"
+        )
+    if length < 1:
+        raise ValueError(f"bin_frames: length must be >= 1 (got {length})")
+    valid &= np.isfinite(values).all(axis=1) & np.isfinite(times)
+    sums = np.zeros((length, values.shape[1]), dtype=np.float64)  # [L, D]
+    counts = np.zeros(length, dtype=np.int64)  # [L]
+    if valid.any():
+        if not duration > 0:
+            raise ValueError(f"bin_frames: duration must be > 0 (got {duration})")
+        idx = np.floor(times[valid] / duration * length).astype(np.int64)  # [T_valid]
+        np.clip(idx, 0, length - 1, out=idx)
+        order = np.argsort(idx, kind="stable")
+        idx, rows = idx[order], values[valid][order]  # frames grouped by bin
+        starts = np.flatnonzero(np.r_[True, idx[1:] != idx[:-1]])  # first frame of each used bin
+        sums[idx[starts]] = np.add.reduceat(rows, starts, axis=0)
+        counts = np.bincount(idx, minlength=length)
+    bin_mask = counts > 0  # [L]
+    binned = sums / np.maximum(counts, 1)[:, None]  # [L, D]; empty bins stay 0
+    return binned.astype(np.float32), bin_mask
+
+
+def pad_tokens(
+    values: np.ndarray, length: int, mask: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Truncate / zero-pad token states [T, D] to [L, D] with mask [L] (row 0, [CLS], stays first).
+
+    `mask` [T] marks valid source rows (default all valid); masked rows come out as zeros.
+    `length=1` gives the [CLS] row alone (`text.pooling: cls`).
+    """
+    values = np.asarray(values, dtype=np.float32)  # [T, D]
+    if values.ndim != 2 or length < 1:
+        raise ValueError(f"pad_tokens: values must be [T, D] and length >= 1 (got {values.shape})")
+    src = np.ones(len(values), bool) if mask is None else np.asarray(mask).reshape(-1).astype(bool)
+    n = min(len(values), length)
+    out = np.zeros((length, values.shape[1]), dtype=np.float32)  # [L, D]
+    out_mask = np.zeros(length, dtype=bool)  # [L]
+    out_mask[:n] = src[:n]
+    out[:n][out_mask[:n]] = values[:n][out_mask[:n]]
+    return out, out_mask
+
+
+def feature_paths(features_dir: str | Path, modality: str, video_id: str, clip_id: str) -> tuple:
+    """(npy, sidecar json) of one clip's features; `modality` in MODALITIES."""
+    base = Path(features_dir) / FEATURE_DIR[modality] / video_id
+    return base / f"{clip_id}.npy", base / f"{clip_id}.json"
+
+
+def _load_clip(npy: Path, sidecar: dict, modality: str, key: str) -> np.ndarray:
+    try:
+        values = np.load(npy)
+    except (OSError, ValueError) as err:
+        raise UserError(
+            f"clip {key}: cannot read {npy} ({err}); delete it and rerun extraction."
+        ) from err
+    if values.ndim != 2:
+        raise UserError(f"clip {key}: {npy} has shape {values.shape}, expected [T, D]; re-extract.")
+    if values.size == 0:
+        values = np.zeros((0, int(sidecar.get("dim") or values.shape[1])), np.float32)
+    mask = sidecar.get("mask")
+    if mask is not None and len(mask) != len(values):
+        raise UserError(
+            f"clip {key}: {npy} has {len(values)} rows but its sidecar mask has {len(mask)}; "
+            f"the {modality} features are inconsistent: delete both files and rerun extraction."
+        )
+    return values
+
+
+def _times(sidecar: dict, n: int, key: str) -> np.ndarray:
+    """Frame-centre times [n] (s) from the sidecar's `timestamps`, else from its `frame_rate`."""
+    stamps = sidecar.get("timestamps")
+    if n == 0:
+        return np.zeros(0)
+    if stamps is None and sidecar.get("frame_rate"):
+        return (np.arange(n) + 0.5) / float(sidecar["frame_rate"])
+    if stamps is None or len(stamps) != n:
+        raise UserError(
+            f"clip {key}: the {sidecar.get('modality')} sidecar has "
+            f"{'no' if stamps is None else len(stamps)} timestamps for {n} frames; delete the "
+            "clip's files and rerun extraction."
+        )
+    return np.asarray(stamps, dtype=np.float64)
+
+
+def _check_same_extraction(first: dict, sidecar: dict, dim: int, npy: Path, key: str) -> None:
+    """All clips of a modality must come from one extraction setting (same dim and config hash)."""
+    if dim != first["dim"] or sidecar.get("config_hash") != first.get("config_hash"):
+        raise UserError(
+            f"clip {key}: {npy} (dim {dim}, config {sidecar.get('config_hash')}) does not match "
+            f"the other {sidecar.get('modality')} features (dim {first['dim']}, config "
+            f"{first.get('config_hash')}): features from different extraction settings are mixed; "
+            "rerun the extraction of this modality."
+        )
+
+
+def _duration(sidecar: dict, manifest_duration: float, times: np.ndarray) -> float:
+    for value in (sidecar.get("duration"), manifest_duration):
+        if value is not None and float(value) > 0:
+            return float(value)
+    rate = sidecar.get("frame_rate")
+    return float(times.max() + (0.5 / rate if rate else 1e-3)) if len(times) else 1.0
+
+
+def _missing_message(missing: list[tuple[str, str, Path, int]], manifest: Path, root: Path) -> str:
+    """What is missing, and how to rerun the extraction shards that should have made it."""
+    lines = [f"  clip {k}: {m} features missing ({p})" for k, m, p, _ in missing[:5]]
+    more = [f"  ... and {len(missing) - 5} more"] if len(missing) > 5 else []
+    reruns = sorted({(FEATURE_DIR[m], int(s)) for _, m, _, s in missing})
+    for mod, shard in reruns:
+        done = [p for p in (root / mod).glob("shard_*.csv") if p.stem[6:].isdigit()]
+        done = [str(p) for p in done if int(p.stem[6:]) == shard]
+        lines.append(
+            f"Rerun {mod} shard {shard}: `aemt extract {mod} --manifest {manifest} --shard {shard} "
+            f"--out-dir {root / mod} ...`"
+            + (f", or delete {done[0]} and rerun Snakemake" if done else "")
+        )
+    orphans = [p.with_suffix(".json") for _, _, p, _ in missing if p.with_suffix(".json").exists()]
+    if orphans:  # a sidecar marks the clip done, so the extractor would skip it
+        lines.append(f"First delete the sidecars left without features, e.g. {orphans[0]}.")
+    head = f"{len(missing)} feature file(s) missing for clips of {manifest}:"
+    return "\n".join([head, *lines[:5], *more, *lines[5:]])
+
+
+def _probe_dims(manifest: pd.DataFrame, features_dir: Path) -> dict[str, dict]:
+    """For an empty split: the first sidecar of each modality anywhere in the manifest."""
+    found: dict[str, dict] = {}
+    for row in manifest.itertuples():
+        for m in MODALITIES:
+            npy, js = feature_paths(features_dir, m, row.video_id, row.clip_id)
+            if m not in found and js.is_file() and npy.is_file():
+                found[m] = {**_sidecar(js), "dim": int(np.load(npy, mmap_mode="r").shape[1])}
+        if len(found) == len(MODALITIES):
+            return found
+    raise UserError(
+        f"no extracted {', '.join(m for m in MODALITIES if m not in found)} features under "
+        f"{features_dir}: the split has no clips and the feature dims cannot be known. Run the "
+        "extraction first."
+    )
+
+
+def _provenance(sidecar: dict) -> dict[str, Any]:
+    keys = ("tool", "tool_version", "model", "model_hash", "config", "config_hash", "feature_names")
+    return {k: sidecar.get(k) for k in keys}
+
+
+def align_split(
+    manifest_path: str | Path,
+    features_dir: str | Path,
+    split: str,
+    length: int,
+    out_dir: str | Path,
+    text_pooling: str = "tokens",
+    scale: str | None = None,
+) -> dict[str, Any]:
+    """Write the aligned tensors of one split to `out_dir`; returns the content of info.json."""
+    from tqdm import tqdm
+
+    manifest_path, features_dir, out_dir = Path(manifest_path), Path(features_dir), Path(out_dir)
+    if split not in (*SPLITS, UNLABELED):
+        raise UserError(f"unknown split {split!r}; use one of {', '.join((*SPLITS, UNLABELED))}.")
+    if text_pooling not in TEXT_POOLING:
+        raise UserError(f"unknown text pooling {text_pooling!r}; use 'tokens' or 'cls'.")
+    if length < 1:
+        raise UserError(f"align length must be at least 1 (got {length}).")
+    manifest = read_manifest(manifest_path)
+    if scale is None and manifest_path.with_suffix(".json").is_file():
+        scale = load_json(manifest_path.with_suffix(".json")).get("scale")
+    rows = manifest[manifest["split"] == split]
+    excluded = rows["status"].map(lambda s: bool(split_flags(s) & EXCLUDED)).astype(bool)
+    candidates, n_excluded = rows[~excluded], int(excluded.sum())
+    missing = []
+    for row in candidates.itertuples():
+        for m in MODALITIES:
+            npy, js = feature_paths(features_dir, m, row.video_id, row.clip_id)
+            if not js.is_file() or (not npy.is_file() and not _excluded_sidecar(js)):
+                missing.append((row.key, m, npy, row.shard))
+    if missing:
+        raise UserError(_missing_message(missing, manifest_path, features_dir))
+
+    lengths = {"text": 1 if text_pooling == "cls" else length, "audio": length, "vision": length}
+    arrays: dict[str, np.ndarray] = {}  # modality -> [N, L, D], allocated at the first clip
+    masks = {m: np.zeros((len(candidates), lengths[m]), dtype=bool) for m in MODALITIES}
+    ref: dict[str, dict] = {}  # modality -> first sidecar (dims, provenance)
+    meta, n = [], 0
+    for row in tqdm(
+        list(candidates.itertuples()), desc=f"align {split}", unit="clip", file=sys.stderr
+    ):
+        sidecars = {
+            m: _sidecar(feature_paths(features_dir, m, row.video_id, row.clip_id)[1])
+            for m in MODALITIES
+        }
+        flags = split_flags(row.status) | {
+            s for sc in sidecars.values() for s in split_flags(sc.get("status", "ok"))
+        }
+        if flags & EXCLUDED:  # extraction found the video unreadable although the probe did not
+            n_excluded += 1
+            continue
+        for m in MODALITIES:
+            npy = feature_paths(features_dir, m, row.video_id, row.clip_id)[0]
+            values = _load_clip(npy, sidecars[m], m, row.key)  # [T, D]
+            first = ref.setdefault(m, {**sidecars[m], "dim": values.shape[1]})
+            _check_same_extraction(first, sidecars[m], values.shape[1], npy, row.key)
+            seq, seq_mask = align_clip(  # [L, D], [L]
+                m, values, sidecars[m], ABSENT_FLAG[m] in flags, row.duration, lengths[m]
+            )
+            if m not in arrays:
+                arrays[m] = np.zeros((len(candidates), lengths[m], seq.shape[1]), np.float32)
+            arrays[m][n], masks[m][n] = seq, seq_mask
+        labels = [getattr(row, c) for c in ("label", "label_T", "label_A", "label_V")]
+        meta.append((row.key, split, *labels, row.text, join_flags(flags)))
+        n += 1
+    if not ref:
+        ref = _probe_dims(manifest, features_dir)
+    for m in MODALITIES:
+        arrays.setdefault(m, np.zeros((0, lengths[m], ref[m]["dim"]), np.float32))
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for m in MODALITIES:
+        save_npy(out_dir / f"{m}.npy", arrays[m][:n])  # [N, L, D] float32
+        save_npy(out_dir / f"{m}_mask.npy", masks[m][:n])  # [N, L] bool
+    meta_frame = pd.DataFrame.from_records(meta, columns=list(META_COLUMNS))
+    save_csv(out_dir / "meta.csv", meta_frame)
+    status_counts = Counter(f for s in meta_frame["status"] for f in s.split(";"))
+    config = {m: ref[m].get("config") or {} for m in MODALITIES}
+    info = {
+        "split": split,
+        "dims": {m: int(ref[m]["dim"]) for m in MODALITIES},
+        "lengths": lengths,
+        "text_model": ref["text"].get("model"),
+        "text_model_hash": ref["text"].get("model_hash"),
+        "audio_feature_set": config["audio"].get("feature_set", ref["audio"].get("model")),
+        "visual_features": config["vision"].get("features", ref["vision"].get("model")),
+        "align_length": length,
+        "text_pooling": text_pooling,
+        "scale": scale,
+        "n_clips": n,
+        "n_excluded": n_excluded,
+        "status_counts": dict(sorted(status_counts.items())),
+        "valid_fraction": {m: float(masks[m][:n].mean()) if n else 0.0 for m in MODALITIES},
+        "features": {m: _provenance(ref[m]) for m in MODALITIES},
+        "manifest": str(manifest_path),
+        "manifest_sha256": sha256_file(manifest_path),
+        "aemt_version": __version__,
+    }
+    save_json(out_dir / "info.json", info)
+    print(
+        f"align {split}: {n} clips -> {out_dir} (text {arrays['text'].shape[1:]}, audio "
+        f"{arrays['audio'].shape[1:]}, vision {arrays['vision'].shape[1:]}); {n_excluded} left out "
+        f"(missing/empty/unreadable video); status {json.dumps(info['status_counts'])}",
+        file=sys.stderr,
+    )
+    return info
+
+
+def align_clip(
+    modality: str,
+    values: np.ndarray,
+    sidecar: dict[str, Any],
+    absent: bool,
+    manifest_duration: float,
+    length: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """One clip's features [T, D] -> ([length, D] float32, [length] bool) for `modality`.
+
+    `absent` (empty_text / no_audio / no_face) gives zeros with mask False; text is padded or
+    truncated, audio and vision are binned in time over the clip's duration.
+    """
+    mask = np.asarray(sidecar.get("mask") or np.ones(len(values)), dtype=bool) & (not absent)  # [T]
+    if modality == "text":
+        return pad_tokens(values, length, mask)
+    times = _times(sidecar, len(values), sidecar.get("key", "?"))  # [T]
+    return bin_frames(values, times, mask, _duration(sidecar, manifest_duration, times), length)
+
+
+def _sidecar(path: Path) -> dict[str, Any]:
+    try:
+        return load_json(path)
+    except (OSError, ValueError) as err:
+        raise UserError(
+            f"{path}: unreadable sidecar ({err}); delete it and rerun extraction."
+        ) from err
+
+
+def _excluded_sidecar(path: Path) -> bool:
+    return bool(split_flags(_sidecar(path).get("status", "ok")) & EXCLUDED)

@@ -1,0 +1,55 @@
+"""`aemt align`: per-clip features of one split -> aligned [N, L, D] tensors, masks, meta.csv."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "align",
+        help="pool per-clip features of one split into aligned tensors (text/audio/vision .npy)",
+        description=(
+            "Average audio and visual frames (valid frames only) into --length equal time bins per "
+            "clip, truncate/pad text tokens, and write <out-dir>/{text,audio,vision}{,_mask}.npy, "
+            "meta.csv and info.json. Clips with a missing/empty/unreadable video are left out."
+        ),
+    )
+    parser.add_argument("--manifest", required=True, help="results/<ds>/manifest.csv")
+    parser.add_argument("--features-dir", required=True, help="results/<ds>/features")
+    parser.add_argument(
+        "--split",
+        required=True,
+        choices=("train", "valid", "test", "unlabeled"),
+        help="split to align",
+    )
+    parser.add_argument("--length", type=int, default=50, help="number of time bins / tokens")
+    parser.add_argument(
+        "--text-pooling",
+        choices=("tokens", "cls"),
+        default="tokens",
+        help="tokens: token states padded to --length; cls: the [CLS] row only (length 1)",
+    )
+    parser.add_argument(
+        "--scale",
+        choices=("sims", "mosei"),
+        default=None,
+        help="label scale recorded in info.json (default: from the manifest's .json sidecar)",
+    )
+    parser.add_argument("--out-dir", required=True, help="results/<ds>/aligned/<split>")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from aemt.align import align_split
+
+    align_split(
+        args.manifest,
+        args.features_dir,
+        args.split,
+        args.length,
+        args.out_dir,
+        text_pooling=args.text_pooling,
+        scale=args.scale,
+    )
+    return 0
