@@ -1,0 +1,328 @@
+"""AE-MT fine-tuning (SPEC §6): pretrained encoders + MulT fusion, L_ft = L_senti + lambda2 * L_con.
+
+With `pretrained`, the pretraining checkpoint's features must match the aligned data, its normaliser is
+reused and its encoders are loaded (`AEMT.load_pretrained_encoders`); the encoder-shaping model fields
+(encoder kind, d_model, heads, kernels, layers) come from its model config. Without it (the `mult`
+variant) the model starts from random weights and the normaliser is fitted on the train split.
+
+Each step with lambda2 > 0 runs the anchor view and the strong-positive view (inputs with dropout, masks
+unchanged) as ONE forward of the concatenated batch [2B, ...]; L_senti = MSE on the anchor half.
+
+Selection: the epoch with the lowest validation MAE (`select: "mae"`, default, MMSA's validation L1) or
+validation MSE (`select: "loss"`); the same quantity drives ReduceLROnPlateau and early stopping. Only
+the valid split is looked at during training; the test split is predicted exactly once, at the end, with
+the selected weights.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+
+from aemt.errors import UserError
+from aemt.io import config_hash, save_csv, save_json, sha256_file
+from aemt.losses import CONTRASTIVE_FORMS, contrastive_loss, polarity
+from aemt.metrics import METRIC_KEYS, SCALES, evaluate
+from aemt.models.aemt import AEMT
+from aemt.models.config import MODALITIES, ModelConfig
+from aemt.train import common
+from aemt.train.data import (
+    Normaliser,
+    Tensors,
+    batch_indices,
+    data_fingerprint,
+    feature_signature,
+    gather,
+    load_info,
+    load_split,
+    model_config_for,
+    to_tensors,
+)
+
+HISTORY_COLUMNS = [
+    "epoch",
+    "lr",
+    "train_loss",
+    "train_senti",
+    "train_con",
+    "valid_loss",
+    "valid_mae",
+    "seconds",
+]
+# Model fields that shape the encoders: taken from the pretraining checkpoint.
+ENCODER_FIELDS = ("encoder", "d_model", "n_heads", "kernels", "enc_layers", "ff_mult", "positional")
+
+
+@dataclass
+class FinetuneConfig:
+    """Optimisation settings of AE-MT fine-tuning (defaults: MMSA's MulT for SIMS v2 + the paper)."""
+
+    epochs: int = 50
+    batch_size: int = 16
+    lr: float = 5e-4
+    weight_decay: float = 0.005
+    clip: float = 1.0
+    lambda2: float = 1.5
+    tau: float = 0.1
+    contrastive: str = "paper"
+    input_dropout: float = 0.1
+    early_stop: int = 8
+    lr_patience: int = 4
+    lr_factor: float = 0.5
+    select: str = "mae"
+
+    def __post_init__(self) -> None:
+        if self.contrastive not in CONTRASTIVE_FORMS:
+            raise UserError(
+                f"train.contrastive must be one of {CONTRASTIVE_FORMS}; got {self.contrastive!r}"
+            )
+        if self.select not in ("mae", "loss"):
+            raise UserError(f"train.select must be 'mae' or 'loss'; got {self.select!r}")
+        if not 0.0 <= self.input_dropout < 1.0 or self.lambda2 < 0 or self.tau <= 0:
+            raise UserError("train: need 0 <= input_dropout < 1, lambda2 >= 0, tau > 0")
+        if self.epochs < 1 or self.batch_size < 1:
+            raise UserError("train.epochs and train.batch_size must be >= 1")
+        common.check_patience(self.lr_patience, self.early_stop)
+
+
+def finetune_losses(
+    model: AEMT,
+    xs: dict[str, torch.Tensor],
+    masks: dict[str, torch.Tensor],
+    labels: torch.Tensor,
+    cfg: FinetuneConfig,
+    runtime: common.Runtime,
+) -> dict[str, torch.Tensor]:
+    """loss / senti / con for one batch; labels [B, 4] (M, T, A, V)."""
+    y = labels[:, 0]  # [B]
+    b = y.shape[0]
+    if cfg.lambda2 > 0:
+        sp = {m: F.dropout(xs[m], cfg.input_dropout, training=True) for m in MODALITIES}
+        both_x = {m: torch.cat([xs[m], sp[m]]) for m in MODALITIES}  # [2B, L, D]
+        both_m = {m: torch.cat([masks[m], masks[m]]) for m in MODALITIES}  # [2B, L]
+        with runtime.autocast():
+            pred, z = model(both_x, both_m)  # [2B], [2B, 6d]
+        senti = F.mse_loss(pred[:b].float(), y)
+        con = contrastive_loss(
+            z[:b].float(),
+            z[b:].float(),
+            polarity(y),
+            polarity(labels[:, 1:]),
+            tau=cfg.tau,
+            form=cfg.contrastive,
+        )
+        return {"loss": senti + cfg.lambda2 * con, "senti": senti, "con": con}
+    with runtime.autocast():
+        pred, _ = model(xs, masks)  # [B]
+    senti = F.mse_loss(pred.float(), y)
+    return {"loss": senti, "senti": senti, "con": torch.zeros((), device=senti.device)}
+
+
+def predict(model: AEMT, data: Tensors, runtime: common.Runtime, batch_size: int) -> np.ndarray:
+    """Predictions [N] for a whole split, in its row order (eval mode, no grad)."""
+    model.eval()
+    outs = []
+    with torch.inference_mode():
+        for idx in batch_indices(len(data), batch_size):
+            bx, bm = gather(data.xs, data.masks, idx, runtime.device)
+            with runtime.autocast():
+                pred, _ = model(bx, bm)  # [b]
+            outs.append(pred.float().cpu())
+    return torch.cat(outs).numpy().astype(np.float64)
+
+
+def run_finetune(
+    aligned_dir: str | Path,
+    out_dir: str | Path,
+    hparams: dict[str, Any],
+    pretrained: str | Path | None,
+    scale: str,
+    variant: str,
+    seed: int,
+    threads: int | None = None,
+    *,
+    device: str | None = None,
+    on_epoch_end: Callable[[int], None] | None = None,
+) -> dict[str, Any]:
+    """Fine-tune AE-MT for one seed; write model.pt, predictions.csv, metrics.json, history.csv."""
+    unknown = sorted(set(hparams) - {"model", "train"})
+    if unknown:
+        raise UserError(f"hparams: unknown section(s) {unknown}; expected 'model' and 'train'")
+    if scale not in SCALES:
+        raise UserError(f"--scale must be one of {SCALES}; got {scale!r}")
+    cfg = common.config_from_dict(FinetuneConfig, hparams.get("train"), "train")
+    out = Path(out_dir)
+    common.seed_everything(seed)
+    runtime = common.setup_runtime(threads, device)
+
+    train, valid, test = (load_split(aligned_dir, s) for s in ("train", "valid", "test"))
+    for split in (train, valid, test):
+        if len(split) == 0:
+            raise UserError(
+                f"{Path(aligned_dir) / split.name / 'meta.csv'}: no clips in split '{split.name}' "
+                "(all excluded?); see the manifest's status column"
+            )
+    info = load_info(aligned_dir, "train")
+    if info.get("scale") not in (None, scale):
+        raise UserError(
+            f"{Path(aligned_dir) / 'train' / 'info.json'}: data scale is '{info['scale']}' but "
+            f"--scale {scale} was given; use the dataset's scale"
+        )
+    model_hp = dict(hparams.get("model") or {})
+    ckpt = None
+    if pretrained is not None:
+        ckpt = common.load_checkpoint(pretrained)
+        _check_pretrained(Path(pretrained), ckpt, info)
+        model_hp = _merge_encoder_fields(model_hp, ckpt["model_config"])
+        normaliser = Normaliser.from_dict(ckpt["normaliser"])
+    else:
+        normaliser = Normaliser.fit(train)  # labelled train split only
+    model_cfg = model_config_for(model_hp, train)
+    if ckpt is not None:
+        _check_dims(Path(pretrained), ckpt["model_config"], model_cfg)
+    tr, va, te = (to_tensors(s, normaliser, runtime.device) for s in (train, valid, test))
+
+    model = AEMT(model_cfg).to(runtime.device)
+    if ckpt is not None:
+        try:
+            loaded = model.load_pretrained_encoders(ckpt["state_dict"])
+        except ValueError as err:
+            raise UserError(f"{pretrained}: {err}") from err
+        common.log(f"finetune: loaded {len(loaded)} pretrained encoder tensors from {pretrained}")
+    optimizer = common.build_optimizer(model, cfg.lr, cfg.weight_decay)
+    scheduler = common.build_scheduler(optimizer, cfg.lr_factor, cfg.lr_patience)
+    train_config = {**asdict(cfg), "seed": int(seed), "variant": variant, "scale": scale}
+    head = common.header("finetune", model_cfg.to_dict(), train_config, info, normaliser.to_dict())
+    head["pretrained"] = None if pretrained is None else str(pretrained)
+    monitor = "valid_mae" if cfg.select == "mae" else "valid_loss"
+    spec = common.LoopSpec(
+        out_dir=out,
+        epochs=cfg.epochs,
+        early_stop=cfg.early_stop,
+        monitor=monitor,
+        columns=HISTORY_COLUMNS,
+        header=head,
+        config_hash=config_hash(
+            {
+                **head,
+                "pretrained_sha256": None if pretrained is None else sha256_file(pretrained),
+                "data": data_fingerprint(aligned_dir, ["train", "valid", "test"]),
+                "device": runtime.device.type,
+            }
+        ),
+    )
+    common.log(
+        f"finetune {variant} seed {seed}: {len(tr)} train / {len(va)} valid / {len(te)} test clips "
+        f"on {runtime.describe()}"
+    )
+
+    def train_epoch(epoch: int) -> dict[str, float]:
+        model.train()
+        shuffle = common.epoch_generator(seed, epoch, 0)
+        totals = torch.zeros(3, device=runtime.device)
+        for idx in common.progress(
+            batch_indices(len(tr), cfg.batch_size, shuffle), f"finetune {epoch}/{cfg.epochs}"
+        ):
+            bx, bm = gather(tr.xs, tr.masks, idx, runtime.device)
+            parts = finetune_losses(
+                model, bx, bm, tr.labels[idx.to(tr.labels.device)], cfg, runtime
+            )
+            common.optimizer_step(parts["loss"], model, optimizer, runtime, cfg.clip)
+            totals += torch.stack(
+                [parts[k].detach().float() for k in ("loss", "senti", "con")]
+            ) * len(idx)
+        loss, senti, con = (totals / len(tr)).tolist()
+        return {"train_loss": loss, "train_senti": senti, "train_con": con}
+
+    def evaluate_valid(epoch: int) -> dict[str, float]:
+        pred = predict(model, va, runtime, 4 * cfg.batch_size)
+        y = valid.labels[:, 0].astype(np.float64)
+        return {
+            "valid_loss": float(np.mean((pred - y) ** 2)),
+            "valid_mae": float(np.mean(np.abs(pred - y))),
+        }
+
+    result = common.fit(
+        spec, model, optimizer, scheduler, runtime, train_epoch, evaluate_valid, on_epoch_end
+    )
+    model.load_state_dict(result.best_state)
+    valid_metrics = evaluate(
+        predict(model, va, runtime, 4 * cfg.batch_size), valid.labels[:, 0], scale
+    )
+    test_pred = predict(model, te, runtime, 4 * cfg.batch_size)  # the one and only look at test
+    test_labels = test.labels[:, 0].astype(np.float64)
+    metrics = {
+        **evaluate(test_pred, test_labels, scale),
+        "variant": variant,
+        "seed": int(seed),
+        "best_epoch": result.best_epoch,
+        "epochs_run": result.epochs_run,
+        "selection": monitor,
+        "valid": valid_metrics,
+        "n_train": len(tr),
+        "n_valid": len(va),
+        "n_test": len(te),
+        "scale": scale,
+        "pretrained": head["pretrained"],
+    }
+    save_csv(
+        out / "predictions.csv",
+        pd.DataFrame({"key": test.keys, "label": test_labels, "pred": test_pred}),
+    )
+    save_json(out / "metrics.json", metrics)
+    common.finish(
+        out,
+        {
+            **head,
+            "state_dict": result.best_state,
+            **result.final,
+            "best": {"value": result.best_value, "epoch": result.best_epoch},
+        },
+    )
+    common.log(
+        f"finetune {variant} seed {seed}: best epoch {result.best_epoch}, test "
+        + " ".join(f"{k} {v:.4f}" for k, v in metrics.items() if k in METRIC_KEYS[scale])
+    )
+    return metrics
+
+
+def _check_pretrained(path: Path, ckpt: dict, info: dict) -> None:
+    if ckpt.get("kind") != "pretrain":
+        raise UserError(
+            f"{path}: a '{ckpt.get('kind')}' checkpoint, expected a pretraining one (kind 'pretrain')"
+        )
+    theirs, ours = feature_signature(ckpt.get("feature_info") or {}), feature_signature(info)
+    diff = [k for k in ours if k in theirs and theirs[k] != ours[k]]
+    if diff:
+        k = diff[0]
+        raise UserError(
+            f"{path}: pretrained on other features ({k}: checkpoint {theirs[k]!r}, aligned data "
+            f"{ours[k]!r}); pretrain again on this dataset's aligned features"
+        )
+
+
+def _check_dims(path: Path, theirs: dict, cfg: ModelConfig) -> None:
+    for key in ("dims", "lengths"):
+        if {m: int(v) for m, v in theirs[key].items()} != getattr(cfg, key):
+            raise UserError(
+                f"{path}: model {key} {theirs[key]} do not match the aligned data {getattr(cfg, key)}; "
+                "pretrain again on these features"
+            )
+
+
+def _merge_encoder_fields(model_hp: dict, theirs: dict) -> dict:
+    merged = dict(model_hp)
+    for key in ENCODER_FIELDS:
+        if key in model_hp and model_hp[key] != theirs[key]:
+            common.log(
+                f"finetune: model.{key} = {theirs[key]!r} taken from the pretrained checkpoint"
+            )
+        merged[key] = theirs[key]
+    return merged

@@ -1,0 +1,281 @@
+"""Autoencoder pretraining (SPEC §6): per-modality Transformer (or LSTM) autoencoders + MCD.
+
+Data: the labelled train split plus the `unlabeled` split (never valid/test); a seeded random `holdout`
+fraction of that pool is the validation set for early stopping. The normaliser is fitted on the labelled
+train split only. Loss per batch: the batch is tampered (`tamper_batch`, one modality swapped with another
+sample's with probability `p_tamper`) and ONE forward gives both terms,
+`L_ae = sum_m masked_mse(recon_m, x_m) + lambda1 * BCE(consistency logits, tampered)`; with lambda1 == 0 the
+batch is left intact and there is no consistency classifier.
+
+Outputs in `out_dir`: `model.pt` (state_dict = `MultimodalAutoencoder.state_dict()` of the epoch with the
+lowest holdout loss, plus `consistency_state_dict`), `history.csv`; `last.pt` while running.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from aemt.errors import UserError
+from aemt.io import config_hash
+from aemt.losses import masked_mse, tamper_batch
+from aemt.models.autoencoder import MultimodalAutoencoder
+from aemt.models.config import MODALITIES, ModelConfig
+from aemt.models.consistency import ConsistencyClassifier
+from aemt.train import common
+from aemt.train.data import (
+    Normaliser,
+    SplitData,
+    batch_indices,
+    data_fingerprint,
+    gather,
+    has_split,
+    load_info,
+    load_split,
+    model_config_for,
+    to_tensors,
+)
+
+HISTORY_COLUMNS = [
+    "epoch",
+    "lr",
+    "train_loss",
+    "train_recon",
+    "train_consistency",
+    "valid_loss",
+    "valid_recon",
+    "valid_consistency",
+    "valid_consistency_acc",
+    "seconds",
+]
+
+
+@dataclass
+class PretrainConfig:
+    """Optimisation settings of autoencoder pretraining (paper: 500 epochs, early stopping)."""
+
+    epochs: int = 500
+    batch_size: int = 64
+    lr: float = 5e-4
+    weight_decay: float = 0.005
+    clip: float = 1.0
+    lambda1: float = 0.4
+    p_tamper: float = 0.5
+    holdout: float = 0.1
+    early_stop: int = 20
+    lr_patience: int = 8
+    lr_factor: float = 0.5
+    seed: int = 1111
+    max_unlabeled: int | None = None
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.holdout < 1.0:
+            raise UserError(f"train.holdout must be in (0, 1); got {self.holdout}")
+        if self.lambda1 < 0 or not 0.0 <= self.p_tamper <= 1.0:
+            raise UserError("train.lambda1 must be >= 0 and train.p_tamper in [0, 1]")
+        if self.epochs < 1 or self.batch_size < 1:
+            raise UserError("train.epochs and train.batch_size must be >= 1")
+        common.check_patience(self.lr_patience, self.early_stop)
+
+
+class PretrainModel(nn.Module):
+    """The autoencoders plus (when lambda1 > 0) the consistency classifier, optimised together."""
+
+    def __init__(self, cfg: ModelConfig, with_consistency: bool) -> None:
+        super().__init__()
+        self.autoencoder = MultimodalAutoencoder(cfg)
+        self.consistency = ConsistencyClassifier(cfg) if with_consistency else None
+
+
+def pretrain_losses(
+    model: PretrainModel,
+    xs: dict[str, torch.Tensor],
+    masks: dict[str, torch.Tensor],
+    cfg: PretrainConfig,
+    generator: torch.Generator,
+    runtime: common.Runtime,
+) -> dict[str, torch.Tensor]:
+    """loss / recon / consistency / correct (number of right MCD calls) for one batch."""
+    use_mcd = model.consistency is not None and cfg.lambda1 > 0
+    if use_mcd:
+        xs, masks, tampered, _ = tamper_batch(xs, masks, cfg.p_tamper, generator)  # tampered [B]
+    with runtime.autocast():
+        recon, hidden = model.autoencoder(xs, masks)  # recon[m] [B, L, D_m], hidden[m] [B, L, d]
+        rec = sum(masked_mse(recon[m].float(), xs[m], masks[m]) for m in MODALITIES)
+        out: dict[str, torch.Tensor] = {"recon": rec}
+        if use_mcd:
+            logits = model.consistency(hidden, masks).float()  # [B]
+            bce = F.binary_cross_entropy_with_logits(logits, tampered.float())
+            out["consistency"] = bce
+            out["correct"] = ((logits > 0).float() == tampered.float()).float().sum()
+            out["loss"] = rec + cfg.lambda1 * bce
+        else:
+            out["loss"] = rec
+    return out
+
+
+def run_pretrain(
+    aligned_dir: str | Path,
+    out_dir: str | Path,
+    hparams: dict[str, Any],
+    threads: int | None = None,
+    *,
+    device: str | None = None,
+    on_epoch_end: Callable[[int], None] | None = None,
+) -> dict[str, Any]:
+    """Pretrain the autoencoders; write `model.pt` and `history.csv` into `out_dir`; return a summary."""
+    unknown = sorted(set(hparams) - {"model", "train"})
+    if unknown:
+        raise UserError(f"hparams: unknown section(s) {unknown}; expected 'model' and 'train'")
+    cfg = common.config_from_dict(PretrainConfig, hparams.get("train"), "train")
+    out = Path(out_dir)
+    common.seed_everything(cfg.seed)
+    runtime = common.setup_runtime(threads, device)
+
+    train = load_split(aligned_dir, "train")
+    info = load_info(aligned_dir, "train")
+    normaliser = Normaliser.fit(train)  # labelled train split only
+    pool = _pool(aligned_dir, train, cfg)
+    if len(pool) < 2:
+        raise UserError(f"{aligned_dir}: pretraining needs at least 2 clips (train + unlabeled)")
+    order = np.random.default_rng(cfg.seed).permutation(len(pool))
+    n_hold = min(len(pool) - 1, max(1, int(round(cfg.holdout * len(pool)))))
+    hold = pool.subset(np.sort(order[:n_hold]), "holdout")
+    fit_rows = pool.subset(np.sort(order[n_hold:]), "pretrain")
+    n_pool = len(pool)
+    del pool  # the subsets are copies; keep peak memory near 2x the features
+    model_cfg = model_config_for(hparams.get("model"), train)
+    tr = to_tensors(fit_rows, normaliser, runtime.device)
+    va = to_tensors(hold, normaliser, runtime.device)
+
+    model = PretrainModel(model_cfg, with_consistency=cfg.lambda1 > 0).to(runtime.device)
+    optimizer = common.build_optimizer(model, cfg.lr, cfg.weight_decay)
+    scheduler = common.build_scheduler(optimizer, cfg.lr_factor, cfg.lr_patience)
+    head = common.header("pretrain", model_cfg.to_dict(), asdict(cfg), info, normaliser.to_dict())
+    fingerprint = data_fingerprint(aligned_dir, ["train", "unlabeled"])
+    spec = common.LoopSpec(
+        out_dir=out,
+        epochs=cfg.epochs,
+        early_stop=cfg.early_stop,
+        monitor="valid_loss",
+        columns=HISTORY_COLUMNS,
+        header=head,
+        config_hash=config_hash({**head, "data": fingerprint, "device": runtime.device.type}),
+    )
+    common.log(
+        f"pretrain: {len(fit_rows)} clips ({len(train)} train + {n_pool - len(train)} unlabeled, "
+        f"minus {len(hold)} held out) on {runtime.describe()}"
+    )
+
+    def train_epoch(epoch: int) -> dict[str, float]:
+        model.train()
+        shuffle = common.epoch_generator(cfg.seed, epoch, 0)
+        tamper = common.epoch_generator(cfg.seed, epoch, 1)
+        batches = batch_indices(len(fit_rows), cfg.batch_size, shuffle)
+        sums = _Sums()
+        for idx in common.progress(batches, f"pretrain {epoch}/{cfg.epochs}"):
+            bx, bm = gather(tr.xs, tr.masks, idx, runtime.device)
+            parts = pretrain_losses(model, bx, bm, cfg, tamper, runtime)
+            common.optimizer_step(parts["loss"], model, optimizer, runtime, cfg.clip)
+            sums.add(parts, len(idx))
+        return sums.row("train", with_acc=False)
+
+    def evaluate(epoch: int) -> dict[str, float]:
+        return evaluate_pretrain(model, va, cfg, runtime)
+
+    result = common.fit(
+        spec, model, optimizer, scheduler, runtime, train_epoch, evaluate, on_epoch_end
+    )
+    model.load_state_dict(result.best_state)
+    consistency = None if model.consistency is None else common.cpu_state(model.consistency)
+    path = common.finish(
+        out,
+        {
+            **head,
+            "state_dict": common.cpu_state(model.autoencoder),
+            "consistency_state_dict": consistency,
+            **result.final,
+            "best": {"value": result.best_value, "epoch": result.best_epoch},
+            "data": {"n_fit": len(fit_rows), "n_holdout": len(hold), "n_train": len(train)},
+        },
+    )
+    common.log(f"pretrain: best holdout loss {result.best_value:.4f} at epoch {result.best_epoch}")
+    return {
+        "model": str(path),
+        "best_epoch": result.best_epoch,
+        "best_valid_loss": result.best_value,
+        "epochs_run": result.epochs_run,
+    }
+
+
+def evaluate_pretrain(
+    model: PretrainModel, data: Any, cfg: PretrainConfig, runtime: common.Runtime
+) -> dict[str, float]:
+    """Holdout losses; the tampering is the same every epoch (fixed generator) so epochs compare."""
+    model.eval()
+    tamper = common.epoch_generator(cfg.seed, 0, 2)
+    sums = _Sums()
+    with torch.inference_mode():
+        for idx in batch_indices(len(data), cfg.batch_size):
+            bx, bm = gather(data.xs, data.masks, idx, runtime.device)
+            sums.add(pretrain_losses(model, bx, bm, cfg, tamper, runtime), len(idx))
+    return sums.row("valid", with_acc=True)
+
+
+class _Sums:
+    """Running sample-weighted sums of batch losses (kept on device: one sync per epoch)."""
+
+    def __init__(self) -> None:
+        self.totals: dict[str, torch.Tensor] = {}
+        self.n = 0
+
+    def add(self, parts: dict[str, torch.Tensor], n: int) -> None:
+        for k, v in parts.items():
+            v = v.detach().float() * (1 if k == "correct" else n)
+            self.totals[k] = self.totals[k] + v if k in self.totals else v
+        self.n += n
+
+    def row(self, prefix: str, with_acc: bool) -> dict[str, float]:
+        get = {k: float(v) / max(self.n, 1) for k, v in self.totals.items()}
+        nan = float("nan")
+        row = {
+            f"{prefix}_loss": get["loss"],
+            f"{prefix}_recon": get["recon"],
+            f"{prefix}_consistency": get.get("consistency", nan),
+        }
+        if with_acc:
+            row[f"{prefix}_consistency_acc"] = get.get("correct", nan)
+        return row
+
+
+def _pool(aligned_dir: str | Path, train: SplitData, cfg: PretrainConfig) -> SplitData:
+    """Labelled train + (optionally capped, seeded subset of) unlabeled clips."""
+    if not has_split(aligned_dir, "unlabeled"):
+        return train
+    unl = load_split(aligned_dir, "unlabeled")
+    if cfg.max_unlabeled is not None and len(unl) > cfg.max_unlabeled:
+        keep = np.random.default_rng(cfg.seed + 1).choice(
+            len(unl), cfg.max_unlabeled, replace=False
+        )
+        unl = unl.subset(np.sort(keep))
+    for m in MODALITIES:
+        if unl.xs[m].shape[1:] != train.xs[m].shape[1:]:
+            raise UserError(
+                f"{Path(aligned_dir) / 'unlabeled' / (m + '.npy')}: shape {unl.xs[m].shape[1:]} per clip "
+                f"differs from train {train.xs[m].shape[1:]}; align both with the same settings"
+            )
+    return SplitData(
+        name="pool",
+        keys=train.keys + unl.keys,
+        xs={m: np.concatenate([train.xs[m], unl.xs[m]]) for m in MODALITIES},
+        masks={m: np.concatenate([train.masks[m], unl.masks[m]]) for m in MODALITIES},
+        labels=None,
+        info=train.info,
+    )
