@@ -20,6 +20,7 @@ include: "rules/align.smk"
 include: "rules/pretrain.smk"
 include: "rules/finetune.smk"
 include: "rules/aggregate.smk"
+include: "rules/report.smk"
 
 
 rule all:
@@ -60,3 +61,8 @@ rule sensitivity:
             dataset=RUN_DATASETS,
             param=["lambda1", "lambda2"],
         ),
+
+
+rule report:
+    input:
+        [f for ds in RUN_DATASETS for f in REPORT_FILES[ds]],

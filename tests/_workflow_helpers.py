@@ -11,7 +11,7 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[1]
 WORKFLOW_PARTS = ("Snakefile", "rules", "workflow", "config", "profiles", "envs")
 # Targets built once per test session by the `tiny_run` fixture (tests/conftest.py).
-TINY_TARGETS = ("all", "sensitivity")
+TINY_TARGETS = ("all", "sensitivity", "report")
 
 
 def copy_workflow(dest: Path) -> Path:
@@ -29,7 +29,8 @@ def copy_workflow(dest: Path) -> Path:
 def snakemake(workdir: Path, *args: str, timeout: int = 1200) -> subprocess.CompletedProcess:
     """Run snakemake from the venv in `workdir`; raise with the tail of its output on failure."""
     exe = Path(sys.executable).with_name("snakemake")
-    env = dict(os.environ, OMP_NUM_THREADS="1")
+    # Rules call the `aemt` command: put the interpreter's bin folder (the venv's) first on PATH.
+    env = dict(os.environ, PATH=f"{exe.parent}{os.pathsep}{os.environ.get('PATH', '')}")
     proc = subprocess.run(
         [str(exe), *args],
         cwd=workdir,

@@ -176,13 +176,20 @@ def _labels(meta: pd.DataFrame, meta_path: Path) -> np.ndarray:
 
 @dataclass
 class Normaliser:
-    """Per-feature z-score per modality: `(x - mean) / std`, padded positions set to zero."""
+    """Per-feature z-score per modality: `(x - mean) / std`, padded positions set to zero.
+
+    Near-constant features (std below `eps`, e.g. a blendshape that barely moves on the train clips) keep
+    std 1, and normalised values are clipped to +-`CLIP` so that one such feature seen moving on another clip
+    cannot dominate a loss.
+    """
+
+    CLIP = 10.0
 
     mean: dict[str, list[float]]
     std: dict[str, list[float]]
 
     @classmethod
-    def fit(cls, split: SplitData, eps: float = 1e-6) -> Normaliser:
+    def fit(cls, split: SplitData, eps: float = 1e-3) -> Normaliser:
         """Statistics over the valid positions of `split` (must be the labelled train split)."""
         mean: dict[str, list[float]] = {}
         std: dict[str, list[float]] = {}
@@ -213,6 +220,7 @@ class Normaliser:
                 )
             z = split.xs[m] - mu  # [N, L, D] float32, a new array
             z /= sd
+            np.clip(z, -self.CLIP, self.CLIP, out=z)
             z[~split.masks[m]] = 0.0
             out[m] = z
         return out

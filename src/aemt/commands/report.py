@@ -1,0 +1,162 @@
+"""`aemt report`: the figures and HTML tables that `snakemake --report` gathers into one HTML file.
+
+    aemt report results --dataset-dir results/demo --variants aemt,mult --seeds 1111,1112 --scale sims \
+        --out-dir results/demo/report
+    aemt report pretrain-curves --history results/demo/pretrain/transformer/history.csv \
+        --out results/demo/report/curves/pretrain_transformer.png
+    aemt report finetune-curves --run-dir results/demo/finetune/aemt --seeds 1111,1112 \
+        --out results/demo/report/curves/finetune_aemt.png
+    aemt report quality --dataset-dir results/demo --out-dir results/demo/report
+    aemt report copy results/demo/sensitivity_lambda1.png results/demo/report/sensitivity_lambda1.png
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from aemt.errors import UserError
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "report",
+        help="report figures and tables (metrics, ablation, training curves, data quality)",
+        description=(
+            "Write the files that `snakemake --report report.html report` embeds: HTML tables and "
+            "matplotlib PNGs under results/<ds>/report/. One sub-command per report part."
+        ),
+    )
+    sub = p.add_subparsers(dest="part", metavar="PART", required=True)
+
+    r = sub.add_parser(
+        "results",
+        help="metrics.html, ablation.html, variants.png, best_scatter.png, best_confusion.png",
+        description=(
+            "Test metrics per seed and mean ± std per variant (x100, ddof = 0), the ablation table, a "
+            "bar chart of the variants, and predicted-vs-true / confusion plots of the best variant "
+            "(lowest mean validation MAE)."
+        ),
+    )
+    r.add_argument("--dataset-dir", required=True, type=Path, help="results/<dataset> directory")
+    r.add_argument("--variants", required=True, help="comma-separated variant names")
+    r.add_argument("--seeds", required=True, help="comma-separated integer seeds")
+    r.add_argument("--scale", required=True, choices=("sims", "mosei"), help="metric scale")
+    r.add_argument("--out-dir", required=True, type=Path, help="results/<dataset>/report")
+    r.add_argument(
+        "--no-baseline", action="store_true", help="leave out the 'predict the train mean' row"
+    )
+    r.set_defaults(handler=run_results)
+
+    c = sub.add_parser("pretrain-curves", help="loss curves of one pretraining run (PNG)")
+    c.add_argument("--history", required=True, type=Path, help="pretrain/<name>/history.csv")
+    c.add_argument("--name", help="run name shown in the title (default: the history's folder)")
+    c.add_argument("--dataset", help="dataset name shown in the title (default: from the path)")
+    c.add_argument("--out", required=True, type=Path, help="PNG to write")
+    c.set_defaults(handler=run_pretrain_curves)
+
+    f = sub.add_parser("finetune-curves", help="loss / MAE curves of one variant, seeds overlaid")
+    f.add_argument("--run-dir", required=True, type=Path, help="finetune/<variant> directory")
+    f.add_argument("--seeds", required=True, help="comma-separated integer seeds")
+    f.add_argument("--variant", help="variant name shown in the title (default: the folder name)")
+    f.add_argument("--dataset", help="dataset name shown in the title (default: from the path)")
+    f.add_argument("--out", required=True, type=Path, help="PNG to write")
+    f.set_defaults(handler=run_finetune_curves)
+
+    q = sub.add_parser(
+        "quality",
+        help="quality.html, quality.png, face_detection.png of one dataset",
+        description=(
+            "Clips per split and status, face-detection rate per clip, clips with no audio, "
+            "transcript lengths, feature dims and the extraction configuration."
+        ),
+    )
+    q.add_argument("--dataset-dir", required=True, type=Path, help="results/<dataset> directory")
+    q.add_argument("--out-dir", required=True, type=Path, help="results/<dataset>/report")
+    q.add_argument("--worst", type=int, default=15, help="worst face-detection clips to list")
+    q.set_defaults(handler=run_quality)
+
+    k = sub.add_parser("copy", help="copy a PNG into the report folder (atomic)")
+    k.add_argument("src", type=Path, help="a PNG, e.g. results/<ds>/sensitivity_lambda1.png")
+    k.add_argument("dst", type=Path, help="destination under results/<ds>/report/")
+    k.set_defaults(handler=run_copy)
+
+
+def _list(text: str, option: str) -> list[str]:
+    items = [item.strip() for item in text.split(",") if item.strip()]
+    if not items:
+        raise UserError(f"{option} needs a comma-separated list, got {text!r}")
+    return items
+
+
+def _seeds(text: str) -> list[int]:
+    try:
+        return [int(s) for s in _list(text, "--seeds")]
+    except ValueError:
+        raise UserError(f"--seeds must be comma-separated integers, got {text!r}") from None
+
+
+def run_results(args: argparse.Namespace) -> int:
+    from aemt.report import write_results
+
+    out = write_results(
+        args.dataset_dir,
+        _list(args.variants, "--variants"),
+        _seeds(args.seeds),
+        args.scale,
+        args.out_dir,
+        baseline=not args.no_baseline,
+    )
+    print(f"{out.best_reason}\nwrote {out.metrics_html.parent}/ (5 files)")
+    return 0
+
+
+def run_pretrain_curves(args: argparse.Namespace) -> int:
+    from aemt.report_curves import plot_pretrain
+
+    name = args.name or args.history.parent.name
+    dataset = args.dataset or _dataset_from(args.history, levels=3)
+    print(f"wrote {plot_pretrain(args.history, name, dataset, args.out)}")
+    return 0
+
+
+def run_finetune_curves(args: argparse.Namespace) -> int:
+    from aemt.report_curves import plot_finetune
+
+    variant = args.variant or args.run_dir.name
+    dataset = args.dataset or _dataset_from(args.run_dir, levels=2)
+    out = plot_finetune(args.run_dir, variant, _seeds(args.seeds), dataset, args.out)
+    print(f"wrote {out}")
+    return 0
+
+
+def run_quality(args: argparse.Namespace) -> int:
+    from aemt.report_quality import QualityConfig, write_quality
+
+    out = write_quality(args.dataset_dir, args.out_dir, QualityConfig(worst=args.worst))
+    print(f"{out.n_clips} clips; wrote {out.html}, {out.overview_png}, {out.face_png}")
+    return 0
+
+
+def run_copy(args: argparse.Namespace) -> int:
+    import shutil
+
+    from aemt.io import atomic_path
+
+    if not args.src.is_file():
+        raise UserError(f"{args.src} does not exist; build it first (e.g. snakemake sensitivity)")
+    with open(args.src, "rb") as fh:
+        if fh.read(8) != PNG_MAGIC:
+            raise UserError(f"{args.src} is not a PNG image; rebuild it")
+    with atomic_path(args.dst) as tmp:
+        shutil.copyfile(args.src, tmp)
+    print(f"copied {args.src} -> {args.dst}")
+    return 0
+
+
+def _dataset_from(path: Path, levels: int) -> str:
+    """results/<ds>/pretrain/<name>/history.csv -> <ds> (levels = folders above the file / run dir)."""
+    parents = path.resolve().parents
+    return parents[levels - 1].name if len(parents) >= levels else ""

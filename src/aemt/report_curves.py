@@ -1,0 +1,173 @@
+"""HTML report, training curves: per-epoch losses of every pretraining run and every fine-tuning variant.
+
+- Pretraining (`results/<ds>/pretrain/<name>/history.csv`, columns epoch, lr, train_loss, train_recon,
+  train_consistency, valid_loss, valid_recon, valid_consistency, valid_consistency_acc, seconds): one figure
+  per pretraining configuration, 2 x 2 panels: total loss, reconstruction (masked MSE), consistency (BCE),
+  validation consistency accuracy; train solid, validation dashed; the selected epoch (lowest valid loss)
+  marked.
+- Fine-tuning (`results/<ds>/finetune/<variant>/<seed>/history.csv`, columns epoch, lr, train_loss,
+  train_senti, train_con, valid_loss, valid_mae, seconds): one figure per variant, seeds overlaid: training
+  loss L_ft, sentiment MSE (train vs validation) and validation MAE, the selected epoch of each seed
+  (`best_epoch` of metrics.json) marked.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib.ticker import MaxNLocator
+
+from aemt.errors import UserError
+from aemt.io import load_json
+from aemt.report_common import pyplot, save_figure, variant_label
+
+PRETRAIN_COLUMNS = (
+    "epoch",
+    "train_loss",
+    "train_recon",
+    "train_consistency",
+    "valid_loss",
+    "valid_recon",
+    "valid_consistency",
+    "valid_consistency_acc",
+)
+FINETUNE_COLUMNS = ("epoch", "train_loss", "train_senti", "train_con", "valid_loss", "valid_mae")
+
+
+def read_history(path: str | os.PathLike, columns: Sequence[str]) -> pd.DataFrame:
+    """A training history.csv with the given columns required (UserError naming the file otherwise)."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(
+            f"missing {path}: the training run has not finished; build it with snakemake"
+        )
+    try:
+        frame = pd.read_csv(path)
+    except (OSError, ValueError) as err:
+        raise UserError(
+            f"cannot read {path} ({err}); delete it and rerun the training stage"
+        ) from err
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise UserError(
+            f"{path} lacks column(s) {', '.join(missing)}; it was written by another version of "
+            "aemt: rerun the training stage"
+        )
+    if frame.empty:
+        raise UserError(f"{path} has no epochs; rerun the training stage")
+    return frame
+
+
+def _style(n_epochs: int) -> dict:
+    """Markers on short runs, so that a 1-2 epoch history still shows up as points."""
+    return {"marker": "o", "markersize": 3} if n_epochs <= 30 else {}
+
+
+def plot_pretrain(history: str | os.PathLike, name: str, dataset: str, out: Path) -> Path:
+    """The 2 x 2 pretraining loss figure of one pretraining configuration."""
+    plt = pyplot()
+    h = read_history(history, PRETRAIN_COLUMNS)
+    epoch = h["epoch"]
+    best = int(h.loc[h["valid_loss"].idxmin(), "epoch"]) if h["valid_loss"].notna().any() else None
+    style = _style(len(h))
+    fig, axes = plt.subplots(2, 2, figsize=(11, 7.5), sharex=True, constrained_layout=True)
+    panels = [
+        (axes[0, 0], "loss", "Total loss L_ae = L_recon + λ1·L_consistency", "loss"),
+        (axes[0, 1], "recon", "Reconstruction (masked MSE, z-scored features)", "MSE"),
+        (axes[1, 0], "consistency", "Modality-consistency detection (BCE)", "BCE"),
+    ]
+    for ax, part, title, ylabel in panels:
+        ax.plot(epoch, h[f"train_{part}"], color="tab:blue", label="train", **style)
+        ax.plot(epoch, h[f"valid_{part}"], color="tab:orange", ls="--", label="validation", **style)
+        ax.set_title(title)
+        ax.set_ylabel(ylabel)
+        _log_if_wide(ax, h[[f"train_{part}", f"valid_{part}"]])
+    ax = axes[1, 1]
+    ax.plot(
+        epoch, 100.0 * h["valid_consistency_acc"], color="tab:green", label="validation", **style
+    )
+    ax.axhline(50.0, color="0.5", lw=1, ls=":", label="chance (50 %)")
+    ax.set_ylim(-3, 103)  # points at 0 / 100 % stay visible
+    ax.set_title("Consistency detection accuracy")
+    ax.set_ylabel("accuracy (%)")
+    for ax in axes.flat:
+        if best is not None:
+            ax.axvline(best, color="0.4", lw=1, ls=":", label=f"selected epoch ({best})")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    for ax in axes[1]:
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    fig.suptitle(f"{dataset}: pretraining '{name}' ({len(h)} epochs; validation = held-out clips)")
+    return save_figure(fig, out)
+
+
+def plot_finetune(
+    run_dir: str | os.PathLike, variant: str, seeds: Sequence[int | str], dataset: str, out: Path
+) -> Path:
+    """The fine-tuning curve figure of one variant, seeds overlaid (one colour per seed)."""
+    plt = pyplot()
+    run_dir = Path(run_dir)
+    if not seeds:
+        raise UserError("finetune curves need at least one seed")
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.6), sharex=True, constrained_layout=True)
+    colors = plt.get_cmap("tab10").colors
+    n_max = 0
+    for i, seed in enumerate(seeds):
+        h = read_history(run_dir / str(seed) / "history.csv", FINETUNE_COLUMNS)
+        n_max = max(n_max, len(h))
+        color = colors[i % len(colors)]
+        style = _style(len(h))
+        axes[0].plot(h["epoch"], h["train_loss"], color=color, label=f"seed {seed}", **style)
+        axes[1].plot(h["epoch"], h["train_senti"], color=color, label=f"seed {seed} train", **style)
+        axes[1].plot(
+            h["epoch"], h["valid_loss"], color=color, ls="--", label=f"seed {seed} valid", **style
+        )
+        axes[2].plot(h["epoch"], h["valid_mae"], color=color, label=f"seed {seed}", **style)
+        best = _best_epoch(run_dir / str(seed) / "metrics.json")
+        if best is not None and (h["epoch"] == best).any():
+            value = float(h.loc[h["epoch"] == best, "valid_mae"].iloc[0])
+            axes[2].plot([best], [value], marker="*", markersize=13, color=color, ls="none")
+    axes[0].set_title("Training loss L_ft = L_senti + λ2·L_con")
+    axes[0].set_ylabel("loss")
+    axes[1].set_title("Sentiment MSE: train (solid) vs validation (dashed)")
+    axes[1].set_ylabel("MSE (label units²)")
+    axes[2].set_title("Validation MAE (★ = selected epoch)")
+    axes[2].set_ylabel("MAE (label units)")
+    for ax in axes:
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, ncol=2 if ax is axes[1] else 1)
+    fig.suptitle(
+        f"{dataset}: fine-tuning '{variant}' ({variant_label(variant)}), {len(seeds)} seed(s), "
+        f"up to {n_max} epochs"
+    )
+    return save_figure(fig, out)
+
+
+def _log_if_wide(ax, values: pd.DataFrame) -> None:
+    """Log y-axis when positive curves span more than a factor of 20 (train and valid far apart)."""
+    v = values.to_numpy(dtype=float)  # [E, 2]
+    v = v[np.isfinite(v)]
+    if v.size and v.min() > 0 and v.max() / v.min() > 20:
+        ax.set_yscale("log")
+        ax.set_ylabel(f"{ax.get_ylabel()} (log scale)")
+
+
+def _best_epoch(metrics: Path) -> int | None:
+    """`best_epoch` of a run's metrics.json, or None when absent / unreadable."""
+    if not metrics.is_file():
+        return None
+    try:
+        value = load_json(metrics).get("best_epoch")
+    except (OSError, ValueError, AttributeError):
+        return None
+    if isinstance(value, (int, float)) and math.isfinite(value):
+        return int(value)
+    return None
