@@ -57,9 +57,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     visual.add_argument("--fps", type=float, default=25.0, help="maximum sampling rate (frames/s)")
     visual.add_argument(
         "--frames-per-bin",
-        type=int,
-        default=1,
-        help="at most this many frames per alignment bin (0 = no cap, the full --fps)",
+        type=float,
+        default=1.0,
+        help="at most this many analysed frames per alignment bin (0 = no cap, the full --fps; "
+        "0.5 = one frame per two bins, the others masked)",
     )
     visual.add_argument("--align-length", type=int, default=50, help="alignment bins per clip")
     visual.add_argument("--max-side", type=int, default=480, help="downscale frames to this side")

@@ -51,7 +51,7 @@ CLIP_GAP_MS = 1000  # timestamp gap between clips in the shared landmarker
 @dataclass
 class VisualOptions:
     fps: float = 25.0
-    frames_per_bin: int = 1  # 0 = no cap
+    frames_per_bin: float = 1.0  # 0 = no cap; 0.5 = one analysed frame per two bins
     align_length: int = 50
     max_side: int = 480
     features: list[str] = field(default_factory=lambda: ["blendshapes", "pose"])
@@ -138,7 +138,7 @@ class VisualExtractor(Extractor):
         self.feature_names = feature_names(self.groups)
         self.config = {
             "fps": float(options.fps),
-            "frames_per_bin": int(options.frames_per_bin),
+            "frames_per_bin": float(options.frames_per_bin),
             "align_length": int(options.align_length),
             "max_side": int(options.max_side),
             "features": self.groups,
