@@ -113,6 +113,11 @@ def test_slurm_profile_sets_partition_account_and_gpu_of_every_job(tmp_path):
     dag.write_dataset(root, cfg)
     dag.write_config(work / "bench.yaml", root, cfg)
     shards = dag.write_fake_manifest(work / f"results/{cfg.dataset}/manifest.csv", root, cfg)
+    # The label files must be older than the manifest, or the dry run plans to redo the manifest and
+    # shows the resources of every job after it as <TBD>.
+    old = time.time() - 600
+    for path in root.rglob("*.csv"):
+        os.utime(path, (old, old))
     env = _env(
         AEMT_SLURM_PARTITION="cpu_q", AEMT_SLURM_GPU_PARTITION="gpu_q", AEMT_SLURM_ACCOUNT="proj_x"
     )
