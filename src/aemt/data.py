@@ -68,7 +68,7 @@ def _blank(fields: list[str]) -> bool:
     return all(not f.strip() for f in fields)
 
 
-def _read_csv(path: Path) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
+def read_csv_rows(path: Path) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
     """Header and (first line number, row dict) per record; line 1 is the header."""
     try:
         data = path.read_bytes()
@@ -118,7 +118,7 @@ def _read_csv(path: Path) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
     return header, rows
 
 
-def _require(path: Path, header: list[str], required: tuple[str, ...]) -> None:
+def require_columns(path: Path, header: list[str], required: tuple[str, ...]) -> None:
     for col in required:
         if col in header:
             continue
@@ -169,8 +169,8 @@ def _label(path: Path, line: int, col: str, raw: str, scale: str) -> float | Non
 
 def _read_table(path: Path, required: tuple[str, ...], parse: Callable) -> pd.DataFrame:
     """Validated rows (columns _TABLE_COLUMNS); `parse(line, row, key, video_id, clip_id)` each."""
-    header, rows = _read_csv(path)
-    _require(path, header, required)
+    header, rows = read_csv_rows(path)
+    require_columns(path, header, required)
     records = []
     for line, row in rows:
         video_id, clip_id = _ids(path, line, row)

@@ -111,13 +111,13 @@ def transcripts_for(
 
 
 def _match_csv(path: Path, videos: list[str | Path]) -> list[str | None]:
-    from aemt.data import _read_csv, _require  # the label files' CSV reader (UTF-8, line numbers)
+    from aemt.data import read_csv_rows, require_columns  # UTF-8 and line-numbered errors
     from aemt.errors import UserError
 
     if not path.is_file():
         raise UserError(f"{path}: transcripts file not found")
-    header, rows = _read_csv(path)
-    _require(path, header, ("video", "text"))
+    header, rows = read_csv_rows(path)
+    require_columns(path, header, ("video", "text"))
     by_path: dict[Path, list[int]] = {}
     by_name: dict[str, list[int]] = {}
     texts: dict[int, str] = {}
