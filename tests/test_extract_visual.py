@@ -7,7 +7,7 @@ import pytest
 
 from aemt.errors import UserError
 from aemt.features import Clip, make_extractor
-from aemt.features.visual import BLENDSHAPES, resolve_model_asset
+from aemt.features.visual import BLENDSHAPES, head_pose, resolve_model_asset
 from aemt.io import sha256_file
 from aemt.media import DecodeReport, sample_frames, sample_times, video_info
 from tests._media_helpers import make_clip, make_counter_clip, truncate
@@ -98,10 +98,48 @@ def test_blendshapes_pose_shape_mask_and_sidecar(clips):
     assert sidecar["tool"] == "mediapipe" and sidecar["model"] == "face_landmarker.task"
     assert sidecar["model_hash"] == sha256_file(resolve_model_asset("auto"))
     assert sidecar["face_ratio"] == 1.0 and sidecar["decode"]["truncated"] is False
-    # Category order of MediaPipe's output matches the names we write.
-    result = extractor._detect(np.zeros((64, 64, 3), np.uint8))
-    assert not result.face_landmarks
+    assert extractor._detect(np.zeros((64, 64, 3), np.uint8)) is None  # no face
     extractor.close()
+
+
+def test_fast_c_path_matches_mediapipe_result_objects(clips):
+    """The ctypes fast path reads exactly the numbers of MediaPipe's public result objects."""
+    groups = {"features": ["blendshapes", "pose", "landmarks"]}
+    fast, portable = make_extractor("visual", groups), make_extractor("visual", groups)
+    fast.load()
+    portable.load()
+    if fast._landmarker._c is None:
+        pytest.skip("this MediaPipe has no ctypes C API (the portable path is the only one)")
+    portable._landmarker._c = None  # force the public API + object conversion
+    a, _ = fast.extract(as_clip(clips["half"]))
+    b, _ = portable.extract(as_clip(clips["half"]))
+    np.testing.assert_array_equal(a, b)
+    assert a.any()
+    # Category order of MediaPipe's output matches the names we write.
+    import mediapipe as mp
+
+    rgb = next(img for _, img in sample_frames(clips["face"], [0.5], 480))
+    image = mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(rgb))
+    result = portable._landmarker._task.detect_for_video(image, 10**7)
+    assert [c.category_name for c in result.face_blendshapes[0]] == BLENDSHAPES
+    assert [c.index for c in result.face_blendshapes[0]] == list(range(52))
+    fast.close()
+    portable.close()
+
+
+def test_head_pose_matches_scipy_euler_angles():
+    from scipy.spatial.transform import Rotation
+
+    rng = np.random.default_rng(0)
+    for rot in Rotation.random(50, random_state=1):
+        matrix = np.eye(4)
+        matrix[:3, :3] = rot.as_matrix() * rng.uniform(0.5, 2.0)  # scaled, as a pose fit may be
+        matrix[:3, :3] += rng.normal(0, 1e-3, (3, 3))  # and not exactly orthogonal
+        matrix[:3, 3] = rng.normal(0, 10, 3)
+        got = head_pose(matrix)
+        want = Rotation.from_matrix(matrix[:3, :3]).as_euler("xyz")
+        np.testing.assert_allclose(got[:3], want, atol=1e-5)
+        np.testing.assert_allclose(got[3:], matrix[:3, 3], rtol=1e-6)
 
 
 def test_frames_without_face_are_kept_as_masked_zeros(clips):

@@ -26,6 +26,7 @@ import numpy as np
 
 from aemt.errors import UserError
 from aemt.features import Clip, Extractor, package_version, parse_options
+from aemt.features.landmarker import Face, FaceLandmarker
 from aemt.io import sha256_file
 
 MODEL_URL = (
@@ -106,11 +107,22 @@ def feature_names(groups: list[str]) -> list[str]:
 
 
 def head_pose(matrix: np.ndarray) -> np.ndarray:
-    """[6] pitch, yaw, roll (rad) and tx, ty, tz from a 4x4 facial transformation matrix."""
-    from scipy.spatial.transform import Rotation
+    """[6] pitch, yaw, roll (rad) and tx, ty, tz from a 4x4 facial transformation matrix.
 
-    angles = Rotation.from_matrix(matrix[:3, :3]).as_euler("xyz")  # extrinsic x, y, z
-    return np.concatenate([angles, matrix[:3, 3]]).astype(np.float32)
+    The rotation part is first projected onto the nearest rotation matrix (SVD, as
+    `scipy.spatial.transform.Rotation.from_matrix` does), then split into extrinsic x-y-z Euler
+    angles, R = Rz(roll) Ry(yaw) Rx(pitch), in closed form: the same angles as
+    `Rotation.as_euler("xyz")` (yaw in [-pi/2, pi/2]), without importing scipy (0.7 s).
+    """
+    u, _, vt = np.linalg.svd(np.asarray(matrix, dtype=np.float64)[:3, :3])
+    rot = u @ vt
+    if np.linalg.det(rot) < 0:  # a reflection: flip the weakest axis (proper rotation)
+        rot = u @ np.diag([1.0, 1.0, -1.0]) @ vt
+    pitch = np.arctan2(rot[2, 1], rot[2, 2])
+    yaw = np.arctan2(-rot[2, 0], np.hypot(rot[0, 0], rot[1, 0]))
+    roll = np.arctan2(rot[1, 0], rot[0, 0])
+    translation = np.asarray(matrix, dtype=np.float64)[:3, 3]
+    return np.concatenate([[pitch, yaw, roll], translation]).astype(np.float32)
 
 
 def normalise_landmarks(points: np.ndarray, width: int, height: int) -> np.ndarray:
@@ -167,7 +179,12 @@ class VisualExtractor(Extractor):
             output_facial_transformation_matrixes=True,
         )
         try:
-            self._landmarker = vision.FaceLandmarker.create_from_options(opts)
+            self._landmarker = FaceLandmarker(
+                opts,
+                blendshapes="blendshapes" in self.groups,
+                matrix="pose" in self.groups,
+                landmarks="landmarks" in self.groups,
+            )
         except (RuntimeError, ValueError) as err:
             raise UserError(
                 f"{self.asset}: MediaPipe cannot load this FaceLandmarker model ({err}); "
@@ -180,11 +197,9 @@ class VisualExtractor(Extractor):
             self._landmarker.close()
             self._landmarker = None
 
-    def _detect(self, rgb: np.ndarray) -> Any:
-        import mediapipe as mp
-
-        image = mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(rgb))
-        return self._landmarker.detect_for_video(image, self._clock_ms)
+    def _detect(self, rgb: np.ndarray) -> Face | None:
+        """The first face in an RGB frame at the landmarker's current clock, or None."""
+        return self._landmarker.detect(rgb, self._clock_ms)
 
     def _reset_tracking(self, shape: tuple[int, ...]) -> None:
         """Show the landmarker a blank frame so that the next clip starts with a fresh detection."""
@@ -198,21 +213,20 @@ class VisualExtractor(Extractor):
             rate = min(rate, self.options.frames_per_bin * self.options.align_length / duration)
         return rate
 
-    def _row(self, result: Any, width: int, height: int) -> np.ndarray | None:
+    def _row(self, face: Face | None, width: int, height: int) -> np.ndarray | None:
         """[D] features of the first face, or None when no face was found."""
-        if not result.face_landmarks:
+        if face is None:
             return None
         parts: list[np.ndarray] = []
         if "blendshapes" in self.groups:
             scores = np.zeros(len(BLENDSHAPES), dtype=np.float32)  # [52]
-            for cat in result.face_blendshapes[0]:
-                scores[cat.index] = cat.score
+            if face.blendshapes is not None:
+                scores[: len(face.blendshapes)] = face.blendshapes
             parts.append(scores)
         if "pose" in self.groups:
-            parts.append(head_pose(np.asarray(result.facial_transformation_matrixes[0])))
+            parts.append(head_pose(face.matrix))
         if "landmarks" in self.groups:
-            pts = np.array([(p.x, p.y, p.z) for p in result.face_landmarks[0]])  # [478, 3]
-            parts.append(normalise_landmarks(pts, width, height))
+            parts.append(normalise_landmarks(face.landmarks, width, height))  # [478, 3] in
         return np.concatenate(parts)
 
     def extract(self, clip: Clip) -> tuple[np.ndarray, dict[str, Any]]:
