@@ -118,9 +118,9 @@ def run(args: argparse.Namespace) -> int:
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ[var] = threads  # before numpy / torch start their pools
     os.environ.setdefault("GLOG_minloglevel", "2")
-    from aemt.features.runner import run_shard
+    from aemt.features.runner import extract_shard
 
-    run_shard(
+    extract_shard(
         args.modality, args.manifest, args.shard, args.out_dir, args.done, options_from_args(args)
     )
     return 0
