@@ -95,3 +95,14 @@ def test_bad_options_are_user_errors():
         make_extractor("audio", {"feature_set": "eGeMAPSv99"})
     with pytest.raises(UserError, match="sample_rate"):
         make_extractor("audio", {"sample_rate": 100})
+
+
+def test_seeded_audobject_cache_gives_smiles_own_answer():
+    """The entry seeded to skip a slow metadata scan is what the scan itself finds."""
+    from importlib.metadata import packages_distributions
+
+    from audobject.core import utils
+
+    make_extractor("audio", {})  # seeds the cache, builds a Smile
+    assert utils.PACKAGES_DISTRIBUTIONS["opensmile"] == ["opensmile"]
+    assert packages_distributions()["opensmile"][0] == "opensmile"
