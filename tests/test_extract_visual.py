@@ -201,3 +201,21 @@ def test_model_asset_and_feature_errors(tmp_path):
         make_extractor("visual", {"model_asset": str(tmp_path / "missing.task")})
     with pytest.raises(UserError, match="visual.features"):
         make_extractor("visual", {"features": ["blendshapes", "gaze"]})
+
+
+def test_mediapipe_loads_without_pyplot_and_its_drawing_helpers_still_work():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from aemt.features import make_extractor\n"
+        "make_extractor('visual', {}).load()\n"
+        "assert 'matplotlib.pyplot' not in sys.modules, 'pyplot was imported'\n"
+        "from mediapipe.tasks.python.vision import drawing_utils\n"
+        "assert callable(drawing_utils.plt.figure)\n"
+        "import matplotlib.pyplot\n"
+        "assert type(sys.modules['matplotlib.pyplot']).__name__ == 'module'\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-2000:]

@@ -11,10 +11,43 @@ are the same. Other MediaPipe versions go through the public API and convert its
 from __future__ import annotations
 
 import ctypes
+import importlib
+import sys
+import types
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+PYPLOT = "matplotlib.pyplot"
+
+
+class _DeferredModule(types.ModuleType):
+    """Stands in for a module until one of its attributes is used, then imports the real one."""
+
+    def __getattr__(self, name: str) -> Any:
+        if sys.modules.get(self.__name__) is self:
+            del sys.modules[self.__name__]
+        return getattr(importlib.import_module(self.__name__), name)
+
+
+def import_vision() -> types.ModuleType:
+    """`mediapipe.tasks.python.vision`, without importing matplotlib.pyplot (~0.7 s on one core).
+
+    The package imports its drawing helpers, which import pyplot at module level and use it only
+    to plot. While the package loads, pyplot is a `_DeferredModule`; it is taken out of
+    `sys.modules` right after, so any later `import matplotlib.pyplot` gets the real module, and
+    the drawing helpers still work (their `plt` imports pyplot on first use).
+    """
+    if "mediapipe.tasks.python.vision" in sys.modules or PYPLOT in sys.modules:
+        return importlib.import_module("mediapipe.tasks.python.vision")
+    stand_in = _DeferredModule(PYPLOT)
+    sys.modules[PYPLOT] = stand_in
+    try:
+        return importlib.import_module("mediapipe.tasks.python.vision")
+    finally:
+        if sys.modules.get(PYPLOT) is stand_in:
+            del sys.modules[PYPLOT]
 
 
 @dataclass
@@ -43,8 +76,7 @@ class FaceLandmarker:
     """One MediaPipe FaceLandmarker in VIDEO mode; `detect(rgb, ms)` -> `Face` or None (no face)."""
 
     def __init__(self, options: Any, blendshapes: bool, matrix: bool, landmarks: bool):
-        from mediapipe.tasks.python import vision
-
+        vision = import_vision()
         self.want = (blendshapes, matrix, landmarks)
         self._task = vision.FaceLandmarker.create_from_options(options)
         self._c = self._c_api()

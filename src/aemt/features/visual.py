@@ -26,7 +26,7 @@ import numpy as np
 
 from aemt.errors import UserError
 from aemt.features import Clip, Extractor, package_version, parse_options
-from aemt.features.landmarker import Face, FaceLandmarker
+from aemt.features.landmarker import Face, FaceLandmarker, import_vision
 from aemt.io import sha256_file
 
 MODEL_URL = (
@@ -164,7 +164,7 @@ class VisualExtractor(Extractor):
         if self._landmarker is not None:
             return
         os.environ.setdefault("GLOG_minloglevel", "2")  # quiet MediaPipe's C++ logging
-        from mediapipe.tasks.python import vision
+        vision = import_vision()  # first: keeps matplotlib out of the process
         from mediapipe.tasks.python.core.base_options import BaseOptions
 
         conf = self.options.min_confidence
