@@ -8,28 +8,32 @@ reduced to the [CLS] row. Output files: docs/contracts.md, "Aligned tensors".
 
 from __future__ import annotations
 
+import csv
 import json
+import math
 import sys
 from collections import Counter
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from aemt import __version__
 from aemt.data import (
     EXCLUDED,
     FEATURE_DIR,
+    LABEL_VALUES,
+    MANIFEST_COLUMNS,
     MODALITIES,
     SPLITS,
     UNLABELED,
     join_flags,
-    read_manifest,
+    read_csv_rows,
     split_flags,
 )
 from aemt.errors import UserError
-from aemt.io import load_json, save_csv, save_json, save_npy, sha256_file
+from aemt.io import atomic_path, load_json, save_json, save_npy, sha256_file
 
 TEXT_POOLING = ("tokens", "cls")
 # The flag that marks a modality as absent for a clip: zeros with mask False in the aligned tensors.
@@ -176,10 +180,37 @@ def _missing_message(missing: list[tuple[str, str, Path, int]], manifest: Path, 
     return "\n".join([head, *lines[:5], *more, *lines[5:]])
 
 
-def _probe_dims(manifest: pd.DataFrame, features_dir: Path) -> dict[str, dict]:
+def manifest_rows(path: Path) -> list[SimpleNamespace]:
+    """manifest.csv as `aemt.data.read_manifest` reads it (labels float, NaN = none; duration
+    float; shard int), one namespace per row, with the csv module: no pandas start-up (~0.5 s)."""
+    if not path.is_file():
+        raise UserError(f"{path}: manifest not found; run `aemt manifest` (or its Snakemake rule).")
+    header, records = read_csv_rows(path)
+    missing = [c for c in MANIFEST_COLUMNS if c not in header]
+    if missing:
+        raise UserError(f"{path}: missing column(s) {', '.join(missing)}; rerun `aemt manifest`.")
+    rows = []
+    for line, rec in records:
+        try:
+            for col in LABEL_VALUES:
+                rec[col] = float(rec[col]) if rec[col].strip() else math.nan
+            rec["duration"] = float(rec["duration"]) if rec["duration"].strip() else 0.0
+            rec["shard"] = int(rec["shard"])
+        except ValueError as err:
+            raise UserError(f"{path}: line {line}: {err}; rerun `aemt manifest`.") from None
+        rows.append(SimpleNamespace(**rec))
+    return rows
+
+
+def _label_cell(value: float) -> str:
+    """A label as pandas' to_csv writes a float column: shortest repr, NaN empty."""
+    return "" if math.isnan(value) else repr(float(value))
+
+
+def _probe_dims(manifest: list[SimpleNamespace], features_dir: Path) -> dict[str, dict]:
     """For an empty split: the first sidecar of each modality anywhere in the manifest."""
     found: dict[str, dict] = {}
-    for row in manifest.itertuples():
+    for row in manifest:
         for m in MODALITIES:
             npy, js = feature_paths(features_dir, m, row.video_id, row.clip_id)
             if m not in found and js.is_file() and npy.is_file():
@@ -217,14 +248,14 @@ def align_split(
         raise UserError(f"unknown text pooling {text_pooling!r}; use 'tokens' or 'cls'.")
     if length < 1:
         raise UserError(f"align length must be at least 1 (got {length}).")
-    manifest = read_manifest(manifest_path)
+    manifest = manifest_rows(manifest_path)
     if scale is None and manifest_path.with_suffix(".json").is_file():
         scale = load_json(manifest_path.with_suffix(".json")).get("scale")
-    rows = manifest[manifest["split"] == split]
-    excluded = rows["status"].map(lambda s: bool(split_flags(s) & EXCLUDED)).astype(bool)
-    candidates, n_excluded = rows[~excluded], int(excluded.sum())
+    rows = [row for row in manifest if row.split == split]
+    candidates = [row for row in rows if not split_flags(row.status) & EXCLUDED]
+    n_excluded = len(rows) - len(candidates)
     missing = []
-    for row in candidates.itertuples():
+    for row in candidates:
         for m in MODALITIES:
             npy, js = feature_paths(features_dir, m, row.video_id, row.clip_id)
             if not js.is_file() or (not npy.is_file() and not _excluded_sidecar(js)):
@@ -237,9 +268,7 @@ def align_split(
     masks = {m: np.zeros((len(candidates), lengths[m]), dtype=bool) for m in MODALITIES}
     ref: dict[str, dict] = {}  # modality -> first sidecar (dims, provenance)
     meta, n = [], 0
-    for row in tqdm(
-        list(candidates.itertuples()), desc=f"align {split}", unit="clip", file=sys.stderr
-    ):
+    for row in tqdm(candidates, desc=f"align {split}", unit="clip", file=sys.stderr):
         sidecars = {
             m: _sidecar(feature_paths(features_dir, m, row.video_id, row.clip_id)[1])
             for m in MODALITIES
@@ -261,7 +290,7 @@ def align_split(
             if m not in arrays:
                 arrays[m] = np.zeros((len(candidates), lengths[m], seq.shape[1]), np.float32)
             arrays[m][n], masks[m][n] = seq, seq_mask
-        labels = [getattr(row, c) for c in ("label", "label_T", "label_A", "label_V")]
+        labels = [_label_cell(getattr(row, c)) for c in ("label", "label_T", "label_A", "label_V")]
         meta.append((row.key, split, *labels, row.text, join_flags(flags)))
         n += 1
     if not ref:
@@ -273,9 +302,11 @@ def align_split(
     for m in MODALITIES:
         save_npy(out_dir / f"{m}.npy", arrays[m][:n])  # [N, L, D] float32
         save_npy(out_dir / f"{m}_mask.npy", masks[m][:n])  # [N, L] bool
-    meta_frame = pd.DataFrame.from_records(meta, columns=list(META_COLUMNS))
-    save_csv(out_dir / "meta.csv", meta_frame)
-    status_counts = Counter(f for s in meta_frame["status"] for f in s.split(";"))
+    with atomic_path(out_dir / "meta.csv") as tmp, open(tmp, "w", newline="") as fh:
+        writer = csv.writer(fh, lineterminator="\n")  # the csv dialect pandas' to_csv uses
+        writer.writerow(META_COLUMNS)
+        writer.writerows(meta)
+    status_counts = Counter(f for *_, s in meta for f in s.split(";"))
     config = {m: ref[m].get("config") or {} for m in MODALITIES}
     info = {
         "split": split,

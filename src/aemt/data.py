@@ -17,13 +17,16 @@ import sys
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from aemt import __version__
 from aemt.errors import UserError
 from aemt.io import save_csv, save_json, sha256_file
+
+if TYPE_CHECKING:  # imported where used: readers of the manifest need not pay pandas' start-up
+    import pandas as pd
 
 MODALITIES = ("text", "audio", "vision")
 FEATURE_DIR = {"text": "text", "audio": "audio", "vision": "visual"}
@@ -169,6 +172,8 @@ def _label(path: Path, line: int, col: str, raw: str, scale: str) -> float | Non
 
 def _read_table(path: Path, required: tuple[str, ...], parse: Callable) -> pd.DataFrame:
     """Validated rows (columns _TABLE_COLUMNS); `parse(line, row, key, video_id, clip_id)` each."""
+    import pandas as pd
+
     header, rows = read_csv_rows(path)
     require_columns(path, header, required)
     records = []
@@ -329,6 +334,7 @@ def build_manifest(
     shard_size: int = 64,
 ) -> pd.DataFrame:
     """Validate the label files, probe every video: one row per clip (columns MANIFEST_COLUMNS)."""
+    import pandas as pd
     from tqdm import tqdm
 
     root = Path(root)
@@ -421,6 +427,8 @@ def write_manifest(
 
 def read_manifest(path: str | Path) -> pd.DataFrame:
     """Read manifest.csv: ids/text as strings (leading zeros kept), labels float (NaN = none)."""
+    import pandas as pd
+
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path}: manifest not found; run `aemt manifest` (or its Snakemake rule).")
