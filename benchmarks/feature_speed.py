@@ -4,6 +4,7 @@ Usage:
     python benchmarks/feature_speed.py                 # generated demo dataset (aemt.demo) + ../shared/data
     python benchmarks/feature_speed.py --root data/demo --labels label.csv --unlabeled unlabeled.csv
     python benchmarks/feature_speed.py --demo-clips 60 --no-shared --json speed.json
+    python benchmarks/feature_speed.py --frames-per-bin 0.5   # the visual trade-off (masked bins)
 
 Every stage runs as the real CLI (`aemt manifest`, `aemt extract ...`, `aemt align`) in a child process
 pinned to one CPU (sched_setaffinity, --threads 1, OMP_NUM_THREADS=1), so the wall times include
@@ -91,6 +92,7 @@ def extract_stages(
     features: Path,
     cpu: int,
     modalities: tuple[str, ...] = ("text", "audio", "visual"),
+    frames_per_bin: float = 1.0,
 ) -> list[dict]:
     import pandas as pd
 
@@ -104,6 +106,8 @@ def extract_stages(
             done = out / f"shard_{shard}.csv"
             args = ["extract", modality, "--manifest", str(manifest), "--shard", str(shard),
                     "--out-dir", str(out), "--done", str(done), "--threads", "1"]  # fmt: skip
+            if modality == "visual":
+                args += ["--frames-per-bin", str(frames_per_bin)]
             res = run_stage(f"extract {modality} {shard}", args, cpu)
             total["wall_s"] += res["wall_s"]
             total["cpu_s"] += res["cpu_s"]
@@ -205,10 +209,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--profile-clips", type=int, default=12, help="clips in the component profile"
     )
+    parser.add_argument(
+        "--frames-per-bin",
+        type=float,
+        default=1.0,
+        help="visual.frames_per_bin (default 1, the pipeline default; 0.5 leaves bins masked)",
+    )
     parser.add_argument("--json", type=Path, help="also write the numbers to this JSON file")
     args = parser.parse_args(argv)
     os.sched_setaffinity(0, {args.cpu})  # the component profile runs here, on the same core
-    results: dict = {"cpu": args.cpu}
+    results: dict = {"cpu": args.cpu, "frames_per_bin": args.frames_per_bin}
     with tempfile.TemporaryDirectory(prefix="aemt_speed_") as tmp:
         work = Path(tmp)
         if args.root is None:
@@ -222,7 +232,9 @@ def main(argv: list[str] | None = None) -> int:
         if unlabeled:
             margs += ["--unlabeled", unlabeled]
         stages = [run_stage("manifest", margs, args.cpu)]
-        stages += extract_stages(manifest, work / "results" / "features", args.cpu)
+        stages += extract_stages(
+            manifest, work / "results" / "features", args.cpu, frames_per_bin=args.frames_per_bin
+        )
         import pandas as pd
 
         table = pd.read_csv(manifest, dtype=str, keep_default_na=False)
@@ -240,15 +252,17 @@ def main(argv: list[str] | None = None) -> int:
             align["peak_rss_mib"] = max(align["peak_rss_mib"], res["peak_rss_mib"])
         stages.append(align)
         seconds = float(pd.to_numeric(table["duration"]).sum())
-        results["dataset"] = report(f"dataset {root} ({len(table)} clips)", seconds, stages)
+        title = f"dataset {root} ({len(table)} clips, frames_per_bin {args.frames_per_bin:g})"
+        results["dataset"] = report(title, seconds, stages)
         results["dataset_components"] = profile_components(manifest, args.profile_clips)
         print("components (ms per clip-second):", _fmt(results["dataset_components"]))
         if not args.no_shared and args.shared.is_dir():
             real = shared_manifest(args.shared, work / "real" / "manifest.csv")
             if real is not None:
                 stages = extract_stages(
-                    real, work / "real" / "features", args.cpu, ("audio", "visual")
-                )
+                    real, work / "real" / "features", args.cpu, ("audio", "visual"),
+                    args.frames_per_bin,
+                )  # fmt: skip
                 seconds = float(pd.read_csv(real)["duration"].sum())
                 results["shared"] = report(f"real clips in {args.shared}", seconds, stages)
                 results["shared_components"] = profile_components(real, args.profile_clips)
