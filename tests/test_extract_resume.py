@@ -126,3 +126,22 @@ def test_unreadable_clip_is_recorded_then_retried(dataset, tmp_path):
     kept = stat(out / "a" / "good.json")
     table = run_shard("audio", manifest, 0, out, done, {})
     assert list(table["status"]) == ["ok", "ok"] and stat(out / "a" / "good.json") == kept
+
+
+def test_read_shard_keeps_strings_and_names_bad_cells(dataset, tmp_path):
+    from aemt.errors import UserError
+    from aemt.features.runner import read_shard
+
+    clips = read_shard(dataset / "manifest.csv", 0)
+    assert [c.clip_id for c in clips][:2] == ["000", "001"]  # leading zeros kept
+    assert clips[0].duration == 2.0 and clips[-1].status == "missing_video"
+    table = pd.read_csv(dataset / "manifest.csv", dtype=str, keep_default_na=False)
+    bad = tmp_path / "bad.csv"
+    table.assign(shard="x").to_csv(bad, index=False)
+    with pytest.raises(UserError, match="row 2, column 'shard': not an integer"):
+        read_shard(bad, 0)
+    with pytest.raises(UserError, match=r"no clip has shard 3 \(shards are 0..0\)"):
+        read_shard(dataset / "manifest.csv", 3)
+    table.drop(columns="duration").to_csv(bad, index=False)
+    with pytest.raises(UserError, match=r"manifest lacks column\(s\) \['duration'\]"):
+        read_shard(bad, 0)
