@@ -4,6 +4,9 @@ Shapes (CH-SIMS v2): 2,722 labelled train clips, 10,161 unlabeled, 647 valid, L 
 768 / 25 / 58 (BERT / eGeMAPS / MediaPipe). Each phase runs the real training step of `aemt.train`
 (`pretrain_losses` / `finetune_losses` + `optimizer_step`, fused Adam, clipping) and the validation pass;
 with `--limit-steps N` only N steps (after 2 warm-up steps) are timed and the epoch is extrapolated.
+`--phase attention` times only the attention cores of one fine-tuning step (scores, softmax, weighted sum
+and their backward, at the model's real shapes, through PyTorch's fused `scaled_dot_product_attention`,
+without dropout or masks): a floor that no implementation of this architecture on this CPU goes under.
 
     .venv/bin/python benchmarks/train_speed.py --threads 2 --limit-steps 20
     .venv/bin/python benchmarks/train_speed.py --device cuda
@@ -168,6 +171,32 @@ def bench_finetune(args, runtime: common.Runtime, dims: dict[str, int]) -> Row:
     )
 
 
+def bench_attention(args, runtime: common.Runtime, dims: dict[str, int]) -> Row:
+    """Attention cores of one fine-tuning step (encoders, six cross stacks, fusion), forward + backward."""
+    mcfg = model_config(args, dims)
+    rows = args.finetune_batch * (
+        2 if args.lambda2 > 0 else 1
+    )  # the contrastive pass doubles the batch
+    d, h, length = mcfg.d_model, mcfg.n_heads, args.length
+    groups = [(3 * mcfg.enc_layers, d), (6 * mcfg.cross_layers, d), (3 * mcfg.self_layers, 2 * d)]
+    qkv = [
+        [
+            torch.randn(n * rows, h, length, width // h, device=runtime.device, requires_grad=True)
+            for _ in range(3)
+        ]
+        for n, width in groups
+    ]  # per group: q, k, v [layers * rows, h, L, dh], every layer of the group in one call
+
+    def step(_idx: torch.Tensor) -> None:
+        for q, k, v in qkv:
+            torch.nn.functional.scaled_dot_product_attention(q, k, v).sum().backward()
+
+    steps, timed, step_s, cpu_s = time_steps(
+        step, args.n_train, args.finetune_batch, args.limit_steps or 10, runtime
+    )
+    return Row("attention", steps, timed, step_s, cpu_s, 0.0, steps * step_s, peak_mb(runtime))
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
@@ -175,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--limit-steps", type=int, default=None, help="time N steps, extrapolate the epoch"
     )
-    p.add_argument("--phase", default="both", choices=["both", "pretrain", "finetune"])
+    p.add_argument("--phase", default="both", choices=["both", "pretrain", "finetune", "attention"])
     p.add_argument("--n-train", type=int, default=2722)
     p.add_argument("--n-unlabeled", type=int, default=10161)
     p.add_argument("--n-valid", type=int, default=647)
@@ -197,6 +226,8 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(bench_pretrain(args, runtime, dims))
     if args.phase in ("both", "finetune"):
         rows.append(bench_finetune(args, runtime, dims))
+    if args.phase == "attention":
+        rows.append(bench_attention(args, runtime, dims))
     print(
         f"\n{'phase':<9} {'steps/ep':>8} {'timed':>6} {'s/step':>8} {'cpu s/st':>8} {'eval s':>7} {'s/epoch':>8} {'peak MiB':>9}"
     )
