@@ -40,9 +40,12 @@ class TransformerModalityEncoder(nn.Module):
         m = mask.unsqueeze(-1).to(x.dtype)  # [B, L, 1]
         return apply_conv(self.conv, x * m) * m  # [B, L, d]
 
+    def features(self, x: Tensor, mask: Tensor) -> Tensor:
+        """The stack's input: embedding, positions and embedding dropout [B, L, d]."""
+        return self.embed_drop(self.pos(self.embed(x, mask)))
+
     def forward(self, x: Tensor, mask: Tensor) -> Tensor:
-        f = self.embed_drop(self.pos(self.embed(x, mask)))  # [B, L, d]
-        h = self.stack(f, mask)  # [B, L, d]
+        h = self.stack(self.features(x, mask), mask)  # [B, L, d]
         return h * mask.unsqueeze(-1).to(h.dtype)
 
 

@@ -145,34 +145,38 @@ class Attention(nn.Module):
             k, v = self.kv(src).view(b, src.shape[1], 2, h, dh).permute(2, 0, 3, 1, 4)
         else:
             q, k, v = self.qkv(x).view(b, lq, 3, h, dh).permute(2, 0, 3, 1, 4)  # 3 x [B, h, L, dh]
-        if self.training and self.attn_dropout > 0:
-            o = self._explicit(q, k, v, keys)
-        else:
-            mask = None if keys.no_padding else keys.attn_mask
-            o = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)  # [B, h, Lq, dh]
+        o = attend(q, k, v, keys, self.attn_dropout, self.training)  # [B, h, Lq, dh]
         o = self.out(o.transpose(1, 2).reshape(b, lq, d))  # [B, Lq, d]
         return o if keys.all_have_keys else o * keys.gate.to(o.dtype)
 
-    def _explicit(self, q: Tensor, k: Tensor, v: Tensor, keys: KeyMask) -> Tensor:
-        # q [B, h, Lq, dh]; k, v [B, h, Lk, dh] -> [B, h, Lq, dh]
-        b, h, lq, dh = q.shape
-        lk = k.shape[2]
-        q3 = q.reshape(b * h, lq, dh)  # [B*h, Lq, dh]
-        kt = k.reshape(b * h, lk, dh).transpose(1, 2)  # [B*h, dh, Lk]
-        if keys.no_padding:
-            scores = torch.bmm(q3, kt).mul_(dh**-0.5)  # [B*h, Lq, Lk]
-        else:  # scale, matmul and the -inf padding bias in one call
-            bias = keys.bias.to(q.dtype).expand(b, h, 1, lk).reshape(b * h, 1, lk)
-            scores = torch.baddbmm(bias, q3, kt, alpha=dh**-0.5)  # [B*h, Lq, Lk]
-        weights = torch.softmax(scores, dim=-1)  # [B*h, Lq, Lk]
-        p = self.attn_dropout
-        v3 = v.reshape(b * h, lk, dh)  # [B*h, Lk, dh]
-        if weights.device.type != "cpu" or p >= 1.0:
-            o = torch.bmm(F.dropout(weights, p, training=True), v3)
-        else:  # fast mask; the 1/(1-p) of inverted dropout is applied to the smaller output
-            keep = _keep_mask(weights.shape, p, weights.device).to(weights.dtype)
-            o = torch.bmm(weights * keep, v3) * (1.0 / (1.0 - p))
-        return o.view(b, h, lq, dh)  # [B, h, Lq, dh]
+
+def attend(q: Tensor, k: Tensor, v: Tensor, keys: KeyMask, p: float, training: bool) -> Tensor:
+    """Scaled dot-product attention with a key padding mask and (training) attention dropout ``p``.
+
+    q [N, h, Lq, dh]; k, v [N, h, Lk, dh]; ``keys`` built from the [N, Lk] key mask -> [N, h, Lq, dh].
+    Without dropout this is ``F.scaled_dot_product_attention``; with it the weights are computed
+    explicitly so that the fast CPU dropout mask can be used.
+    """
+    if not (training and p > 0):
+        mask = None if keys.no_padding else keys.attn_mask
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+    n, h, lq, dh = q.shape
+    lk = k.shape[2]
+    q3 = q.reshape(n * h, lq, dh)  # [N*h, Lq, dh]
+    kt = k.reshape(n * h, lk, dh).transpose(1, 2)  # [N*h, dh, Lk]
+    if keys.no_padding:
+        scores = torch.bmm(q3, kt).mul_(dh**-0.5)  # [N*h, Lq, Lk]
+    else:  # scale, matmul and the -inf padding bias in one call
+        bias = keys.bias.to(q.dtype).expand(n, h, 1, lk).reshape(n * h, 1, lk)
+        scores = torch.baddbmm(bias, q3, kt, alpha=dh**-0.5)  # [N*h, Lq, Lk]
+    weights = torch.softmax(scores, dim=-1)  # [N*h, Lq, Lk]
+    v3 = v.reshape(n * h, lk, dh)  # [N*h, Lk, dh]
+    if weights.device.type != "cpu" or p >= 1.0:
+        o = torch.bmm(F.dropout(weights, p, training=True), v3)
+    else:  # fast mask; the 1/(1-p) of inverted dropout is applied to the smaller output
+        keep = _keep_mask(weights.shape, p, weights.device).to(weights.dtype)
+        o = torch.bmm(weights * keep, v3) * (1.0 / (1.0 - p))
+    return o.view(n, h, lq, dh)  # [N, h, Lq, dh]
 
 
 class Block(nn.Module):

@@ -1,0 +1,107 @@
+"""Run G transformer stacks of identical shape as one ("horizontal fusion"), exactly.
+
+AE-MT has six cross-modal stacks, three fusion stacks and three encoder stacks, each tiny (d = 30, L = 50).
+Run one by one, a step is thousands of small kernels and CPU time goes to per-call overhead and to
+matrix products too thin to use the cores. Here the G stacks' parameters are stacked per step
+(``torch.stack`` of the modules' own tensors, so state dicts, checkpoints and the pretrained-encoder
+transfer are unchanged and gradients reach every module's parameters) and each layer runs as batched
+products over the group: a linear layer is one ``baddbmm`` [G, N, din] x [G, din, dout], attention runs on
+[G * B, h, L, dh].
+
+The result equals running each stack alone (the same operations per group member; dropout masks are
+drawn for the whole group at once, so training-mode draws differ from the one-by-one order).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from aemt.models.layers import Block, KeyMask, TransformerStack, attend, dropout
+
+
+def _stacked(modules: list[nn.Module], name: str) -> Tensor:
+    return torch.stack([getattr(m, name) for m in modules])
+
+
+def linear(x: Tensor, layers: list[nn.Linear]) -> Tensor:
+    """x [G, N, din] -> [G, N, dout], member g through ``layers[g]``."""
+    w = _stacked(layers, "weight")  # [G, dout, din]
+    b = _stacked(layers, "bias")  # [G, dout]
+    return torch.baddbmm(b.unsqueeze(1), x, w.transpose(1, 2))
+
+
+def layer_norm(x: Tensor, norms: list[nn.LayerNorm]) -> Tensor:
+    """x [G, N, d] -> [G, N, d], member g normalised with ``norms[g]``'s affine parameters."""
+    d = x.shape[-1]
+    w = _stacked(norms, "weight").unsqueeze(1)  # [G, 1, d]
+    b = _stacked(norms, "bias").unsqueeze(1)  # [G, 1, d]
+    return torch.addcmul(b, F.layer_norm(x, (d,), eps=norms[0].eps), w)
+
+
+def attention(blocks: list[Block], hq: Tensor, hk: Tensor | None, keys: KeyMask) -> Tensor:
+    """Grouped multi-head attention of ``blocks[g].attn``.
+
+    hq [G, B, Lq, d] (normalised queries); hk [G, B, Lk, d] (normalised keys/values, None for self);
+    ``keys`` from the [G * B, Lk] key mask -> [G, B, Lq, d].
+    """
+    attns = [blk.attn for blk in blocks]
+    g, b, lq, d = hq.shape
+    h = attns[0].h
+    dh = d // h
+    if attns[0].cross:
+        assert hk is not None
+        lk = hk.shape[2]
+        q = linear(hq.reshape(g, b * lq, d), [a.q for a in attns])  # [G, B*Lq, d]
+        q = q.view(g * b, lq, h, dh).transpose(1, 2)  # [G*B, h, Lq, dh]
+        kv = linear(hk.reshape(g, b * lk, d), [a.kv for a in attns])  # [G, B*Lk, 2d]
+        k, v = kv.view(g * b, lk, 2, h, dh).permute(2, 0, 3, 1, 4)  # 2 x [G*B, h, Lk, dh]
+    else:
+        qkv = linear(hq.reshape(g, b * lq, d), [a.qkv for a in attns])  # [G, B*L, 3d]
+        q, k, v = qkv.view(g * b, lq, 3, h, dh).permute(2, 0, 3, 1, 4)  # 3 x [G*B, h, L, dh]
+    o = attend(q, k, v, keys, attns[0].attn_dropout, attns[0].training)  # [G*B, h, Lq, dh]
+    o = linear(o.transpose(1, 2).reshape(g, b * lq, d), [a.out for a in attns])  # [G, B*Lq, d]
+    o = o.view(g, b, lq, d)
+    if keys.all_have_keys:
+        return o
+    return o * keys.gate.view(g, b, 1, 1).to(o.dtype)
+
+
+def block(blocks: list[Block], x: Tensor, src: Tensor | None, keys: KeyMask) -> Tensor:
+    """One pre-LN layer per member (see :class:`Block`): x [G, B, Lq, d], src [G, B, Lk, d] or None."""
+    g, b, lq, d = x.shape
+    first = blocks[0]
+    hq = layer_norm(x.reshape(g, b * lq, d), [blk.ln_q for blk in blocks]).view(g, b, lq, d)
+    hk = None
+    if src is not None and first.ln_kv is not None:
+        lk = src.shape[2]
+        hk = layer_norm(src.reshape(g, b * lk, d), [blk.ln_kv for blk in blocks]).view(g, b, lk, d)
+    x = x + dropout(attention(blocks, hq, hk, keys), first.drop.p, first.training)
+    hf = layer_norm(x.reshape(g, b * lq, d), [blk.ln_ff for blk in blocks])  # [G, B*Lq, d]
+    hf = torch.relu(linear(hf, [blk.ff[0] for blk in blocks]))  # [G, B*Lq, ff*d]
+    hf = dropout(hf, first.ff[2].p, first.training)
+    hf = linear(hf, [blk.ff[3] for blk in blocks]).view(g, b, lq, d)  # [G, B, Lq, d]
+    return x + dropout(hf, first.drop.p, first.training)
+
+
+def run_stacks(
+    stacks: list[TransformerStack], x: Tensor, key_mask: Tensor, src: Tensor | None = None
+) -> Tensor:
+    """``stacks[g](x[g], key_mask[g], src[g])`` for every g, computed as one grouped stack.
+
+    x [G, B, Lq, d]; key_mask [G, B, Lk] bool (of src for cross stacks, of x for self stacks);
+    src [G, B, Lk, d] for cross stacks -> [G, B, Lq, d]. The stacks must have the same shape.
+    """
+    g, b, lq, d = x.shape
+    if len(stacks) != g:
+        raise ValueError(f"{len(stacks)} stacks for a group of {g}")
+    if len({len(s.layers) for s in stacks}) != 1 or len({s.cross for s in stacks}) != 1:
+        raise ValueError("grouped stacks must have the same number of layers and kind")
+    if stacks[0].cross and src is None:
+        raise ValueError("a cross-modal stack needs a key/value sequence")
+    keys = KeyMask(key_mask.reshape(g * b, key_mask.shape[-1]))
+    for layer_blocks in zip(*(s.layers for s in stacks), strict=True):
+        x = block(list(layer_blocks), x, src, keys)
+    out = layer_norm(x.reshape(g, b * lq, d), [s.norm for s in stacks])
+    return out.view(g, b, lq, d)
