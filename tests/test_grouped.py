@@ -1,4 +1,5 @@
-"""Grouped execution of same-shaped transformer stacks (aemt.models.grouped) equals running them one by one."""
+"""Grouped execution of same-shaped transformer stacks (aemt.models.grouped) equals running them one by one:
+AE-MT's encoder / cross-modal / fusion stacks and the pretraining autoencoders."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ import pytest
 import torch
 
 import aemt.models.aemt as aemt_module
-from aemt.models import AEMT, MODALITIES, ModelConfig
+import aemt.models.autoencoder as autoencoder_module
+from aemt.models import AEMT, MODALITIES, ModelConfig, MultimodalAutoencoder
 from aemt.models.grouped import run_stacks
 from aemt.models.layers import TransformerStack
 
@@ -55,10 +57,15 @@ def batch(lengths: dict[str, int] | None = None) -> tuple[dict, dict]:
     return xs, masks
 
 
-def grads(model: AEMT, xs: dict, masks: dict) -> dict[str, torch.Tensor]:
+def grads(model: torch.nn.Module, xs: dict, masks: dict) -> dict[str, torch.Tensor]:
     model.zero_grad(set_to_none=True)
-    pred, z = model(xs, masks)
-    (pred.square().sum() + z.sum()).backward()
+    a, b = model(xs, masks)
+    if isinstance(a, dict):  # autoencoder: reconstructions, hidden states
+        a, b = (
+            torch.cat([a[m].flatten() for m in MODALITIES]),
+            torch.cat([b[m].flatten() for m in b]),
+        )
+    (a.square().sum() + b.sum()).backward()
     return {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
 
 
@@ -130,3 +137,34 @@ def test_grouped_training_with_dropout_reaches_every_parameter() -> None:
             torch.zeros(2, 1, 3, 8),
             torch.ones(2, 1, 3, dtype=torch.bool),
         )
+
+
+def test_grouped_autoencoders_equal_one_by_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    torch.manual_seed(3)
+    model = MultimodalAutoencoder(cfg("transformer"))
+    xs, masks = batch()
+    calls = []
+    original = autoencoder_module.decoder_block
+    monkeypatch.setattr(
+        autoencoder_module,
+        "decoder_block",
+        lambda *a, **k: calls.append(len(a[0])) or original(*a, **k),
+    )
+    with torch.no_grad():
+        model.eval()
+        rec1, hid1 = model(xs, masks)
+        model.grouped = False
+        rec2, hid2 = model(xs, masks)
+    assert calls == [3] * model.cfg.dec_layers
+    for m in MODALITIES:
+        assert rec1[m].shape == xs[m].shape and hid1[m].shape == (4, LENGTH, 8)
+        torch.testing.assert_close(rec1[m], rec2[m], rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(hid1[m], hid2[m], rtol=1e-5, atol=1e-6)
+    model.train()
+    model.grouped = True
+    g1 = grads(model, xs, masks)
+    model.grouped = False
+    g2 = grads(model, xs, masks)
+    assert g1.keys() == g2.keys() == {n for n, _ in model.named_parameters()}
+    for name in g2:
+        torch.testing.assert_close(g1[name], g2[name], rtol=1e-4, atol=1e-4, msg=name)

@@ -22,7 +22,7 @@ from torch import Tensor, nn
 from aemt.models.config import MODALITIES, ModelConfig
 from aemt.models.encoder import build_encoder
 from aemt.models.grouped import run_stacks
-from aemt.models.layers import TransformerStack, masked_mean, trim_padding
+from aemt.models.layers import TransformerStack, masked_mean, trim_common, trim_padding
 
 ENCODER_PREFIX = "autoencoders.{m}.encoder."
 
@@ -32,15 +32,6 @@ def cross_name(target: str, source: str) -> str:
 
 
 PAIRS = [(t, s) for t in MODALITIES for s in MODALITIES if s != t]  # (target, source), by target
-
-
-def trim_common(
-    xs: dict[str, Tensor], masks: dict[str, Tensor]
-) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
-    """Drop the trailing positions that are padding in every sample AND every modality (exact)."""
-    valid = torch.stack([masks[m].any(dim=0) for m in MODALITIES]).any(dim=0).nonzero()  # [n, 1]
-    keep = int(valid.max()) + 1 if valid.numel() else 1
-    return {m: xs[m][:, :keep] for m in MODALITIES}, {m: masks[m][:, :keep] for m in MODALITIES}
 
 
 class AEMT(nn.Module):

@@ -18,7 +18,15 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from aemt.models.layers import Block, KeyMask, TransformerStack, attend, dropout
+from aemt.models.layers import (
+    Attention,
+    Block,
+    DecoderBlock,
+    KeyMask,
+    TransformerStack,
+    attend,
+    dropout,
+)
 
 
 def _stacked(modules: list[nn.Module], name: str) -> Tensor:
@@ -40,13 +48,12 @@ def layer_norm(x: Tensor, norms: list[nn.LayerNorm]) -> Tensor:
     return torch.addcmul(b, F.layer_norm(x, (d,), eps=norms[0].eps), w)
 
 
-def attention(blocks: list[Block], hq: Tensor, hk: Tensor | None, keys: KeyMask) -> Tensor:
-    """Grouped multi-head attention of ``blocks[g].attn``.
+def attention(attns: list[Attention], hq: Tensor, hk: Tensor | None, keys: KeyMask) -> Tensor:
+    """Grouped multi-head attention: member g through ``attns[g]``.
 
     hq [G, B, Lq, d] (normalised queries); hk [G, B, Lk, d] (normalised keys/values, None for self);
     ``keys`` from the [G * B, Lk] key mask -> [G, B, Lq, d].
     """
-    attns = [blk.attn for blk in blocks]
     g, b, lq, d = hq.shape
     h = attns[0].h
     dh = d // h
@@ -77,12 +84,27 @@ def block(blocks: list[Block], x: Tensor, src: Tensor | None, keys: KeyMask) -> 
     if src is not None and first.ln_kv is not None:
         lk = src.shape[2]
         hk = layer_norm(src.reshape(g, b * lk, d), [blk.ln_kv for blk in blocks]).view(g, b, lk, d)
-    x = x + dropout(attention(blocks, hq, hk, keys), first.drop.p, first.training)
+    a = attention([blk.attn for blk in blocks], hq, hk, keys)  # [G, B, Lq, d]
+    x = x + dropout(a, first.drop.p, first.training)
     hf = layer_norm(x.reshape(g, b * lq, d), [blk.ln_ff for blk in blocks])  # [G, B*Lq, d]
     hf = torch.relu(linear(hf, [blk.ff[0] for blk in blocks]))  # [G, B*Lq, ff*d]
     hf = dropout(hf, first.ff[2].p, first.training)
     hf = linear(hf, [blk.ff[3] for blk in blocks]).view(g, b, lq, d)  # [G, B, Lq, d]
     return x + dropout(hf, first.drop.p, first.training)
+
+
+def decoder_block(blocks: list[DecoderBlock], y: Tensor, memory: Tensor, keys: KeyMask) -> Tensor:
+    """One decoder layer per member (see :class:`DecoderBlock`); the memory's mask serves both attentions.
+
+    y [G, B, L, d] decoder streams; memory [G, B, L, d]; ``keys`` from the [G * B, L] mask -> [G, B, L, d].
+    """
+    g, b, length, d = y.shape
+    hq = layer_norm(y.reshape(g, b * length, d), [blk.ln_q for blk in blocks])
+    hm = layer_norm(memory.reshape(g, b * length, d), [blk.ln_mem for blk in blocks])
+    shape = (g, b, length, d)
+    a = attention([blk.cross for blk in blocks], hq.view(shape), hm.view(shape), keys)
+    y = y + dropout(a, blocks[0].drop.p, blocks[0].training)
+    return block([blk.self_block for blk in blocks], y, None, keys)
 
 
 def run_stacks(

@@ -282,3 +282,15 @@ def trim_padding(x: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
     if keep == mask.shape[1]:
         return x, mask
     return x[:, :keep], mask[:, :keep]
+
+
+def trim_common(
+    xs: dict[str, Tensor], masks: dict[str, Tensor]
+) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+    """:func:`trim_padding` over several modalities of one length, to one common length (exact).
+
+    Drops the trailing positions that are padding in every sample AND every modality of ``masks``.
+    """
+    valid = torch.stack([m.any(dim=0) for m in masks.values()]).any(dim=0).nonzero()  # [n, 1]
+    keep = int(valid.max()) + 1 if valid.numel() else 1
+    return {k: x[:, :keep] for k, x in xs.items()}, {k: m[:, :keep] for k, m in masks.items()}
