@@ -72,7 +72,8 @@ def test_killed_shard_resumes_without_redoing_finished_clips(dataset, tmp_path):
     np.save(stray_npy, np.zeros((3, 58), np.float32))
     fake = json.loads(finished[0].read_text())
     fake["key"] = f"{stray_tmp.parent.name}/{stray_tmp.name}"
-    (stray_tmp.parent / f".{stray_tmp.name}.json.12345.tmp").write_text(json.dumps(fake))
+    # named after the killed writer's pid, as its own leftovers are
+    (stray_tmp.parent / f".{stray_tmp.name}.json.{proc.pid}.tmp").write_text(json.dumps(fake))
 
     options = {"align_length": 25}
     table = run_shard("visual", dataset / "manifest.csv", 0, out, done, options)
@@ -86,6 +87,7 @@ def test_killed_shard_resumes_without_redoing_finished_clips(dataset, tmp_path):
     assert list(table["key"]) == [f"v{i % 2}/{i:03d}" for i in range(N_CLIPS)] + ["v9/gone"]
     assert list(table["status"]) == ["ok"] * N_CLIPS + ["missing_video"]
     assert pd.read_csv(done).shape == (N_CLIPS + 1, 3)
+    assert not list(out.rglob(".*.tmp"))  # the dead writer's temporary files are gone
 
 
 def test_changed_config_or_damaged_outputs_are_redone(dataset, tmp_path):
