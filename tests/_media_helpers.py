@@ -52,20 +52,27 @@ def make_clip(
     sample_rate: int = 16000,
     stereo: bool = False,
     blank_from: float | None = None,
+    rotation: int = 0,
 ) -> Path:
     """Write an mp4 (moov atom first, so a truncated copy still plays its beginning).
 
-    `blank_from`: seconds after which the face disappears (frames without a face).
+    `blank_from`: seconds after which the face disappears (frames without a face). `rotation` (a multiple
+    of 90): store every frame turned the other way and tag the stream with this display rotation (degrees
+    counterclockwise), as phones do; a player shows the clip upright, at `size`.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     width, height = size
     patch = _face_patch() if face else None
     n = int(round(duration * fps))
+    turns = (rotation // 90) % 4
+    stored_w, stored_h = (height, width) if turns % 2 else (width, height)
     with av.open(str(path), "w", options={"movflags": "faststart"}) as out:
         video = out.add_stream("libx264", rate=fps)
-        video.width, video.height, video.pix_fmt = width, height, "yuv420p"
+        video.width, video.height, video.pix_fmt = stored_w, stored_h, "yuv420p"
         video.options = {"preset": "ultrafast"}
+        if turns:
+            video.set_display_rotation(rotation)
         sound = out.add_stream("aac", rate=sample_rate) if audio else None
         layout = "stereo" if stereo else "mono"
         if sound is not None:
@@ -77,7 +84,8 @@ def make_clip(
                 x = int(10 + (width - FACE_SIZE - 20) * i / max(1, n - 1))
                 y = (height - FACE_SIZE) // 2 + int(8 * np.sin(i / 5))
                 img[y : y + FACE_SIZE, x : x + FACE_SIZE] = patch
-            for packet in video.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+            stored = np.ascontiguousarray(np.rot90(img, k=-turns))  # as the camera wrote it
+            for packet in video.encode(av.VideoFrame.from_ndarray(stored, format="rgb24")):
                 out.mux(packet)
         for packet in video.encode():
             out.mux(packet)

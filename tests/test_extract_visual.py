@@ -26,6 +26,8 @@ def clips(tmp_path_factory):
         "counter": make_counter_clip(root / "counter.mp4", n_frames=40, fps=25, step=6),
         "bframes": make_counter_clip(root / "bframes.mp4", n_frames=40, step=6, bframes=True),
         "truncated": truncate(face, root / "truncated.mp4", 0.5),
+        "portrait": make_clip(root / "portrait.mp4", duration=1.0, size=(240, 320), rotation=-90),
+        "portrait_upright": make_clip(root / "portrait_upright.mp4", duration=1.0, size=(240, 320)),
     }
 
 
@@ -44,6 +46,31 @@ def test_sample_frames_picks_the_frame_on_screen_and_downscales(clips):
     assert [int(round(img.mean() / 6)) for _, img in got] == [0, 0, 1, 12, 24, 39]
     assert all(img.shape == (24, 32, 3) and img.dtype == np.uint8 for _, img in got)
     assert report.frames_decoded == 40 and report.truncated and report.error is None
+
+
+@pytest.mark.parametrize("rotation", [90, -90, 180])
+def test_frames_are_turned_upright_by_the_display_rotation(clips, tmp_path, rotation):
+    """Phone clips are stored sideways with a display rotation; frames come out as a player shows them."""
+    upright = make_clip(tmp_path / "upright.mp4", duration=0.4, size=(320, 200), audio=False)
+    turned = make_clip(tmp_path / "turned.mp4", duration=0.4, size=(320, 200), audio=False,
+                       rotation=rotation)  # fmt: skip
+    times = [0.1, 0.3]
+    for (_, a), (_, b) in zip(
+        sample_frames(upright, times), sample_frames(turned, times), strict=True
+    ):
+        assert a.shape == b.shape == (200, 320, 3)
+        assert np.abs(a.astype(int) - b).mean() < 6  # the same picture, up to coding noise
+
+
+def test_face_is_found_in_a_phone_clip_stored_sideways(clips):
+    extractor = make_extractor("visual", FAST)
+    features, meta = extractor.extract(as_clip(clips["portrait"]))
+    upright, _ = extractor.extract(as_clip(clips["portrait_upright"]))
+    extractor.close()
+    assert meta["status"] == "ok" and np.mean(meta["mask"]) >= 0.9
+    assert features.shape == upright.shape == (20, 58)
+    roll = len(BLENDSHAPES) + 2  # head roll, radians: a sideways frame would read about +-pi/2
+    assert np.abs(features[:, roll] - upright[:, roll]).mean() < 0.1
 
 
 def test_sparse_sampling_skips_unneeded_b_frames_without_changing_the_choice(clips):

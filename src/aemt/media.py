@@ -168,7 +168,8 @@ def sample_frames(
     screen at that time (the last frame that starts at or before it; the first frame for times
     before it). Frames no requested time falls on are not converted, and when they are not
     reference frames they are not even decoded. Kept frames are converted to RGB and downscaled
-    (area averaging) so that the longest side is <= `max_side`; when two times fall on the same
+    (area averaging) so that the longest side is <= `max_side`, and turned upright when the stream
+    carries a display rotation (phone recordings; `upright_turns`); when two times fall on the same
     decoded frame, the same array object is yielded twice (callers can skip repeated work with an
     `is` check). If the video ends early (truncated file, damaged data), the remaining times are not
     yielded and `report` says how far decoding got. `threads`: decoder threads (0 = FFmpeg's choice).
@@ -207,7 +208,11 @@ def sample_frames(
             out = frame.reformat(
                 width=size[0], height=size[1], format="rgb24", interpolation="AREA"
             )
-            cache = (frame, out.to_ndarray())  # [H, W, 3] uint8
+            rgb = out.to_ndarray()  # [H, W, 3] uint8, as stored
+            turns = upright_turns(frame)
+            if turns:  # phone clips store frames sideways and say how to show them
+                rgb = np.ascontiguousarray(np.rot90(rgb, k=turns))
+            cache = (frame, rgb)
             return cache[1]
 
         k = 0  # index of the next requested time
@@ -230,6 +235,16 @@ def sample_frames(
             report.frames_yielded += 1
             k += 1
         report.truncated = k < len(times)
+
+
+def upright_turns(frame: av.VideoFrame) -> int:
+    """Quarter turns counterclockwise (0-3, `np.rot90`'s k) that show `frame` as its display matrix
+    says (the rotation FFmpeg's players apply; PyAV decodes frames as stored)."""
+    try:
+        angle = float(frame.rotation or 0)  # degrees counterclockwise, in [-180, 180]
+    except (AttributeError, ValueError, TypeError):  # older PyAV, or no/odd display matrix
+        return 0
+    return int(round(angle / 90.0)) % 4
 
 
 def sample_times(duration: float, rate: float) -> np.ndarray:

@@ -8,8 +8,8 @@ width, y times height), centred on their mean and divided by their RMS distance 
 plane, flattened x0, y0, z0, x1, ... (1434 dims).
 
 Frames: the effective rate is `min(fps, frames_per_bin * align_length / duration)` (frames_per_bin 0:
-no cap), sampled at the centres of equal sub-intervals of [0, duration], decoded once and downscaled to
-`max_side` before detection. A frame without a face is KEPT as zeros with mask 0; a clip without any
+no cap), sampled at the centres of equal sub-intervals of [0, duration], decoded once, turned upright
+when the stream carries a display rotation (phone clips) and downscaled to `max_side` before detection. A frame without a face is KEPT as zeros with mask 0; a clip without any
 face gets status `no_face`. One landmarker serves a whole shard: its timestamps keep increasing across
 clips, and a blank frame between clips clears the tracker so one clip's face never carries over.
 """
