@@ -120,8 +120,7 @@ class AEMT(nn.Module):
         zt = z.view(3, 2, b, length, d).permute(0, 2, 3, 1, 4).reshape(3, b, length, 2 * d)
         mt = torch.stack([masks[t] for t in MODALITIES])  # [3, B, L]
         fused = run_stacks([self.fusion[t] for t in MODALITIES], zt, mt)  # [3, B, L, 2d]
-        w = mt.unsqueeze(-1).to(fused.dtype)  # [3, B, L, 1]
-        reads = (fused * w).sum(2) / w.sum(2).clamp_min(1.0)  # [3, B, 2d]
+        reads = masked_mean(fused, mt)  # [3, B, 2d]
         return list(reads.unbind(0))
 
     def load_pretrained_encoders(self, autoencoder_state: dict[str, Tensor]) -> list[str]:

@@ -19,9 +19,10 @@ from torch import Tensor, nn
 
 
 def masked_mean(x: Tensor, mask: Tensor) -> Tensor:
-    """Mean of ``x`` [B, L, d] over valid positions of ``mask`` [B, L] -> [B, d] (zeros if none valid)."""
-    w = mask.to(x.dtype).unsqueeze(-1)  # [B, L, 1]
-    return (x * w).sum(1) / w.sum(1).clamp_min(1.0)  # [B, d]
+    """Mean of ``x`` [..., B, L, d] over valid positions of ``mask`` [..., B, L] -> [..., B, d] (zeros if
+    none valid)."""
+    w = mask.to(x.dtype).unsqueeze(-1)  # [..., B, L, 1]
+    return (x * w).sum(-2) / w.sum(-2).clamp_min(1.0)  # [..., B, d]
 
 
 def sinusoid_table(length: int, d: int) -> Tensor:
