@@ -8,7 +8,6 @@ reduced to the [CLS] row. Output files: docs/contracts.md, "Aligned tensors".
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 import sys
@@ -33,7 +32,7 @@ from aemt.data import (
     split_flags,
 )
 from aemt.errors import UserError
-from aemt.io import atomic_path, load_json, save_json, save_npy, sha256_file
+from aemt.io import load_json, save_json, save_npy, save_rows, sha256_file
 
 TEXT_POOLING = ("tokens", "cls")
 # The flag that marks a modality as absent for a clip: zeros with mask False in the aligned tensors.
@@ -302,10 +301,7 @@ def align_split(
     for m in MODALITIES:
         save_npy(out_dir / f"{m}.npy", arrays[m][:n])  # [N, L, D] float32
         save_npy(out_dir / f"{m}_mask.npy", masks[m][:n])  # [N, L] bool
-    with atomic_path(out_dir / "meta.csv") as tmp, open(tmp, "w", newline="") as fh:
-        writer = csv.writer(fh, lineterminator="\n")  # the csv dialect pandas' to_csv uses
-        writer.writerow(META_COLUMNS)
-        writer.writerows(meta)
+    save_rows(out_dir / "meta.csv", META_COLUMNS, meta)
     status_counts = Counter(f for *_, s in meta for f in s.split(";"))
     config = {m: ref[m].get("config") or {} for m in MODALITIES}
     info = {

@@ -9,11 +9,12 @@ its process is gone.
 from __future__ import annotations
 
 import contextlib
+import csv
 import glob
 import hashlib
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +71,16 @@ def save_json(path: str | os.PathLike, data: Any) -> None:
 def save_text(path: str | os.PathLike, text: str) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(text)
+
+
+def save_rows(
+    path: str | os.PathLike, header: Sequence[str], rows: Iterable[Sequence[Any]]
+) -> None:
+    """Write a header and rows as CSV atomically, in the dialect pandas' `to_csv` uses (no pandas)."""
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as fh:
+        writer = csv.writer(fh, lineterminator="\n")
+        writer.writerow(header)
+        writer.writerows(rows)
 
 
 def save_csv(path: str | os.PathLike, frame) -> None:

@@ -9,7 +9,6 @@ goes on. The done-file `shard_<K>.csv` (key, status, rows) is written last.
 
 from __future__ import annotations
 
-import csv
 import sys
 import time
 from collections import Counter
@@ -18,15 +17,16 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from aemt.data import EXCLUDED
 from aemt.errors import UserError
 from aemt.features import Clip, Extractor, make_extractor
-from aemt.io import atomic_path, load_json, save_json, save_npy
+from aemt.io import load_json, save_json, save_npy, save_rows
+from aemt.labels import read_csv_rows
 from aemt.media import MediaError
 
 if TYPE_CHECKING:
     import pandas as pd
 
-EXCLUDED = {"missing_video", "empty_video", "unreadable_video"}
 REQUIRED_COLUMNS = ("key", "video_id", "clip_id", "shard", "video", "duration", "text", "status")
 DONE_COLUMNS = ("key", "status", "rows")
 
@@ -34,34 +34,20 @@ DONE_COLUMNS = ("key", "status", "rows")
 def read_shard(manifest_path: str | Path, shard: int) -> list[Clip]:
     """The manifest rows with `shard == K`, in manifest order.
 
-    Read with the csv module (every cell a string, as `pandas.read_csv(dtype=str,
+    Read with `aemt.labels.read_csv_rows` (every cell a string, as `pandas.read_csv(dtype=str,
     keep_default_na=False)` would give): an extraction job does not pay pandas' import (~0.5 s).
     """
     path = Path(manifest_path)
     if not path.is_file():
         raise UserError(f"{path}: manifest not found; run `aemt manifest` first")
-    try:
-        with open(path, encoding="utf-8-sig", newline="") as fh:
-            reader = csv.reader(fh)
-            header = next(reader, None)
-            records = [r for r in reader if any(cell.strip() for cell in r)]
-    except (csv.Error, UnicodeDecodeError) as err:
-        raise UserError(f"{path}: cannot read the manifest as CSV ({err})") from err
-    if header is None:
-        raise UserError(f"{path}: cannot read the manifest as CSV (the file is empty)")
+    header, records = read_csv_rows(path)  # UTF-8, line-numbered errors for malformed CSV
     missing = [c for c in REQUIRED_COLUMNS if c not in header]
     if missing:
         raise UserError(
             f"{path}: manifest lacks column(s) {missing}; rebuild it with `aemt manifest`"
         )
-    for number, record in enumerate(records, start=2):
-        if len(record) != len(header):
-            raise UserError(
-                f"{path}: row {number}: {len(record)} fields, the header has {len(header)}"
-            )
-    rows = [dict(zip(header, record, strict=True)) for record in records]
     shards: list[int] = []
-    for number, row in enumerate(rows, start=2):
+    for number, row in records:
         try:
             value = float(row["shard"])
             if value != int(value):
@@ -70,7 +56,7 @@ def read_shard(manifest_path: str | Path, shard: int) -> list[Clip]:
             raise UserError(f"{path}: row {number}, column 'shard': not an integer") from err
         shards.append(int(value))
     clips = []
-    for number, (row, k) in enumerate(zip(rows, shards, strict=True), start=2):
+    for (number, row), k in zip(records, shards, strict=True):
         if k != shard:
             continue
         try:
@@ -214,10 +200,7 @@ def extract_shard(
         bar.close()
         extractor.close()
     table = [(c.key, *results[c.key]) for c in clips]
-    with atomic_path(done_path) as tmp, open(tmp, "w", newline="") as fh:
-        writer = csv.writer(fh, lineterminator="\n")  # as pandas' to_csv writes it
-        writer.writerow(DONE_COLUMNS)
-        writer.writerows(table)
+    save_rows(done_path, DONE_COLUMNS, table)
     counts = Counter(status for _, status, _ in table)
     print(
         f"{modality} shard {shard}: {len(clips)} clips ({skipped} already done or excluded), "
