@@ -53,7 +53,10 @@ def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
     for tmp in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
         pid = tmp.name[len(path.name) + 2 : -len(".tmp")]
         if pid.isdigit() and int(pid) != os.getpid() and not _process_alive(int(pid)):
-            tmp.unlink(missing_ok=True)
+            try:
+                tmp.unlink(missing_ok=True)
+            except OSError:  # not ours to delete (permissions): it stays hidden and harmless
+                continue
             removed.append(tmp)
     return removed
 
