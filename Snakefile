@@ -59,10 +59,10 @@ rule sensitivity:
         expand(
             "results/{dataset}/sensitivity_{param}.png",
             dataset=RUN_DATASETS,
-            param=["lambda1", "lambda2"],
+            param=SWEEPS,
         ),
 
 
 rule report:
     input:
-        [f for ds in RUN_DATASETS for f in REPORT_FILES[ds]],
+        [f for ds in RUN_DATASETS for f in report_files(ds)],

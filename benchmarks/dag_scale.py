@@ -32,12 +32,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from aemt.constants import LABEL_COLUMNS, MANIFEST_COLUMNS
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 WORKFLOW_PARTS = ("Snakefile", "rules", "workflow", "config", "profiles", "envs")
-LABEL_COLUMNS = ["video_id", "clip_id", "text", "label", "label_T", "label_A", "label_V"]
-LABEL_COLUMNS += ["annotation", "mode"]
-MANIFEST_COLUMNS = ["key", "video_id", "clip_id", "split", "shard", "video", "duration", "text"]
-MANIFEST_COLUMNS += ["label", "label_T", "label_A", "label_V", "annotation", "status", "reason"]
 
 
 @dataclass(frozen=True)

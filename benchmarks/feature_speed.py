@@ -1,14 +1,15 @@
 """Speed of the feature half on ONE core: manifest -> extract (text, audio, visual) -> align.
 
 Usage:
-    python benchmarks/feature_speed.py                 # generated demo dataset (aemt.demo) + ../shared/data
+    python benchmarks/feature_speed.py                 # generated demo dataset (aemt.dataset.demo) + ../shared/data
     python benchmarks/feature_speed.py --root data/demo --labels label.csv --unlabeled unlabeled.csv
     python benchmarks/feature_speed.py --demo-clips 60 --no-shared --json speed.json
     python benchmarks/feature_speed.py --frames-per-bin 0.5   # the visual trade-off (masked bins)
 
 Every stage runs as the real CLI (`aemt manifest`, `aemt extract ...`, `aemt align`) in a child process
 pinned to one CPU (sched_setaffinity, --threads 1, OMP_NUM_THREADS=1), so the wall times include
-start-up and model loading. Reported per stage: wall time, clip-seconds processed per wall-second
+start-up and model loading; `--startup-repeats` also times each extraction job with nothing left to do
+(its start-up). Reported per stage: wall time, clip-seconds processed per wall-second
 (x real time), peak RSS of the child (os.wait4). For visual: frames analysed per second. A component
 profile then times, per clip-second, in-process and on the same core: audio decode, openSMILE, video
 decode + keep/convert, FaceLandmarker. The target is >= 3x real time for the whole feature half.
@@ -52,11 +53,11 @@ def run_stage(name: str, args: list[str], cpu: int) -> dict:
 
 
 def demo_root(work: Path, clips: int) -> tuple[Path, str, str | None]:
-    """Generate the demo dataset (aemt.demo) with about `clips` clips; (root, labels, unlabeled)."""
+    """Generate the demo dataset (aemt.dataset.demo) with about `clips` clips; (root, labels, unlabeled)."""
     try:
-        from aemt import demo
+        from aemt.dataset import demo
     except ImportError as err:
-        raise SystemExit("aemt.demo is not available: pass --root DATASET") from err
+        raise SystemExit("aemt.dataset.demo is not available: pass --root DATASET") from err
     n_lab = max(3, clips * 2 // 3)
     demo.generate(
         work / "demo", n_train=n_lab // 2, n_valid=n_lab // 4, n_test=n_lab - n_lab // 2 - n_lab // 4,
@@ -69,7 +70,7 @@ def shared_manifest(shared: Path, out: Path) -> Path | None:
     """A one-shard manifest over the real clips in ../shared/data (read in place, never copied)."""
     import pandas as pd
 
-    from aemt.media import video_info
+    from aemt.features.media import video_info
 
     paths = sorted(p for pattern in SHARED_CLIPS for p in shared.glob(pattern))
     if not paths:
@@ -80,7 +81,8 @@ def shared_manifest(shared: Path, out: Path) -> Path | None:
         rows.append(
             {"key": f"{group}/{path.stem}", "video_id": group,
              "clip_id": path.stem, "split": "unlabeled", "shard": 0, "video": str(path),
-             "duration": video_info(path).duration, "text": "", "status": "ok", "reason": ""}
+             "duration": video_info(path).duration, "text": "", "label": "", "label_T": "",
+             "label_A": "", "label_V": "", "annotation": "", "status": "ok", "reason": ""}
         )  # fmt: skip
     out.parent.mkdir(parents=True, exist_ok=True)
     pd.DataFrame(rows).to_csv(out, index=False)
@@ -123,13 +125,25 @@ def extract_stages(
     return results
 
 
+def startup_stages(manifest: Path, features: Path, cpu: int, repeats: int) -> dict[str, float]:
+    """Start-up of each extraction job: the CLI rerun on shard 0 once every clip is done (resume path:
+    imports, manifest, model hash, done-file), median wall seconds over `repeats` runs."""
+    out = {}
+    for modality in ("text", "audio", "visual"):
+        args = ["extract", modality, "--manifest", str(manifest), "--shard", "0", "--out-dir",
+                str(features / modality), "--done", str(features / modality / "again.csv")]  # fmt: skip
+        walls = sorted(run_stage(f"start {modality}", args, cpu)["wall_s"] for _ in range(repeats))
+        out[f"extract {modality}"] = walls[len(walls) // 2]
+    return out
+
+
 def profile_components(manifest: Path, limit: int) -> dict:
     """Per clip-second CPU cost (ms) of each piece of work, in-process on the current core."""
     import numpy as np
     import pandas as pd
 
-    from aemt.features import make_extractor
-    from aemt.media import decode_audio, sample_frames, sample_times
+    from aemt.features.base import make_extractor
+    from aemt.features.media import decode_audio, sample_frames, sample_times
 
     table = pd.read_csv(manifest, dtype=str, keep_default_na=False).head(limit)
     audio = make_extractor("audio", {})
@@ -215,6 +229,9 @@ def main(argv: list[str] | None = None) -> int:
         default=1.0,
         help="visual.frames_per_bin (default 1, the pipeline default; 0.5 leaves bins masked)",
     )
+    parser.add_argument(
+        "--startup-repeats", type=int, default=3, help="runs per start-up measurement (0: none)"
+    )
     parser.add_argument("--json", type=Path, help="also write the numbers to this JSON file")
     args = parser.parse_args(argv)
     os.sched_setaffinity(0, {args.cpu})  # the component profile runs here, on the same core
@@ -254,6 +271,12 @@ def main(argv: list[str] | None = None) -> int:
         seconds = float(pd.to_numeric(table["duration"]).sum())
         title = f"dataset {root} ({len(table)} clips, frames_per_bin {args.frames_per_bin:g})"
         results["dataset"] = report(title, seconds, stages)
+        if args.startup_repeats > 0:
+            features = work / "results" / "features"
+            results["startup_s"] = startup_stages(
+                manifest, features, args.cpu, args.startup_repeats
+            )
+            print("start-up (s, median, every clip already done):", _fmt(results["startup_s"]))
         results["dataset_components"] = profile_components(manifest, args.profile_clips)
         print("components (ms per clip-second):", _fmt(results["dataset_components"]))
         if not args.no_shared and args.shared.is_dir():

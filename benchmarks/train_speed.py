@@ -26,12 +26,20 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as `aemt pretrain/finetun
 
 import torch  # noqa: E402
 
+from aemt.constants import MODALITIES
 from aemt.models.aemt import AEMT
-from aemt.models.config import MODALITIES, ModelConfig
-from aemt.train import common
-from aemt.train.data import Tensors, batch_indices, gather
-from aemt.train.finetune import FinetuneConfig, finetune_losses, predict
+from aemt.models.config import ModelConfig
+from aemt.train.finetune import FinetuneConfig, finetune_losses, predict  # noqa: E402
 from aemt.train.pretrain import PretrainConfig, PretrainModel, evaluate_pretrain, pretrain_losses
+from aemt.train.runtime import (  # noqa: E402
+    Runtime,
+    build_optimizer,
+    optimizer_step,
+    progress,
+    seed_everything,
+    setup_runtime,
+)
+from aemt.train.splits import Tensors, batch_indices, gather
 
 
 @dataclass
@@ -69,19 +77,19 @@ def model_config(args, dims: dict[str, int]) -> ModelConfig:
     return ModelConfig.from_dict({**json.loads(args.model), "dims": dims, "lengths": lengths})
 
 
-def peak_mb(runtime: common.Runtime) -> float:
+def peak_mb(runtime: Runtime) -> float:
     if runtime.device.type == "cuda":
         return torch.cuda.max_memory_allocated() / 2**20
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 
 
-def sync(runtime: common.Runtime) -> None:
+def sync(runtime: Runtime) -> None:
     if runtime.device.type == "cuda":
         torch.cuda.synchronize()
 
 
 def time_steps(
-    step, n_rows: int, batch: int, limit: int | None, runtime: common.Runtime
+    step, n_rows: int, batch: int, limit: int | None, runtime: Runtime
 ) -> tuple[int, int, float, float]:
     """(steps per epoch, steps timed, wall s/step, process-CPU s/step) over a shuffled epoch.
 
@@ -94,14 +102,14 @@ def time_steps(
         step(idx)
     sync(runtime)
     t0, c0 = time.perf_counter(), time.process_time()
-    for idx in common.progress(timed, "steps"):
+    for idx in progress(timed, "steps"):
         step(idx)
     sync(runtime)
     n = max(len(timed), 1)
     return len(batches), len(timed), (time.perf_counter() - t0) / n, (time.process_time() - c0) / n
 
 
-def bench_pretrain(args, runtime: common.Runtime, dims: dict[str, int]) -> Row:
+def bench_pretrain(args, runtime: Runtime, dims: dict[str, int]) -> Row:
     cfg = PretrainConfig(batch_size=args.pretrain_batch, lambda1=args.lambda1)
     n_pool = args.n_train + args.n_unlabeled
     n_hold = round(cfg.holdout * n_pool)
@@ -119,14 +127,14 @@ def bench_pretrain(args, runtime: common.Runtime, dims: dict[str, int]) -> Row:
     )
     mcfg = model_config(args, dims)
     model = PretrainModel(mcfg, with_consistency=cfg.lambda1 > 0).to(runtime.device)
-    opt = common.build_optimizer(model, cfg.lr, cfg.weight_decay)
+    opt = build_optimizer(model, cfg.lr, cfg.weight_decay)
     gen = torch.Generator().manual_seed(1)
     model.train()
 
     def step(idx: torch.Tensor) -> None:
         bx, bm = gather(data.xs, data.masks, idx % rows, runtime.device)
         parts = pretrain_losses(model, bx, bm, cfg, gen, runtime)
-        common.optimizer_step(parts["loss"], model, opt, runtime, cfg.clip)
+        optimizer_step(parts["loss"], model, opt, runtime, cfg.clip)
 
     steps, timed, step_s, cpu_s = time_steps(step, n_fit, cfg.batch_size, args.limit_steps, runtime)
     t0 = time.perf_counter()
@@ -138,7 +146,7 @@ def bench_pretrain(args, runtime: common.Runtime, dims: dict[str, int]) -> Row:
     )
 
 
-def bench_finetune(args, runtime: common.Runtime, dims: dict[str, int]) -> Row:
+def bench_finetune(args, runtime: Runtime, dims: dict[str, int]) -> Row:
     cfg = FinetuneConfig(batch_size=args.finetune_batch, lambda2=args.lambda2)
     rows = (
         args.n_train
@@ -148,7 +156,7 @@ def bench_finetune(args, runtime: common.Runtime, dims: dict[str, int]) -> Row:
     data = synthetic(rows, dims, args.length, runtime.device, labelled=True)
     valid = synthetic(args.n_valid, dims, args.length, runtime.device, labelled=True)
     model = AEMT(model_config(args, dims)).to(runtime.device)
-    opt = common.build_optimizer(model, cfg.lr, cfg.weight_decay)
+    opt = build_optimizer(model, cfg.lr, cfg.weight_decay)
     model.train()
 
     def step(idx: torch.Tensor) -> None:
@@ -157,7 +165,7 @@ def bench_finetune(args, runtime: common.Runtime, dims: dict[str, int]) -> Row:
         parts = finetune_losses(
             model, bx, bm, data.labels[idx.to(data.labels.device)], cfg, runtime
         )
-        common.optimizer_step(parts["loss"], model, opt, runtime, cfg.clip)
+        optimizer_step(parts["loss"], model, opt, runtime, cfg.clip)
 
     steps, timed, step_s, cpu_s = time_steps(
         step, args.n_train, cfg.batch_size, args.limit_steps, runtime
@@ -171,7 +179,7 @@ def bench_finetune(args, runtime: common.Runtime, dims: dict[str, int]) -> Row:
     )
 
 
-def bench_attention(args, runtime: common.Runtime, dims: dict[str, int]) -> Row:
+def bench_attention(args, runtime: Runtime, dims: dict[str, int]) -> Row:
     """Attention cores of one fine-tuning step (encoders, six cross stacks, fusion), forward + backward."""
     mcfg = model_config(args, dims)
     rows = args.finetune_batch * (
@@ -218,8 +226,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--model", default="{}", help='ModelConfig overrides, JSON: {"attn_dropout": 0}')
     args = p.parse_args(argv)
     dims = dict(zip(MODALITIES, (int(v) for v in args.dims.split(",")), strict=True))
-    common.seed_everything(1111)
-    runtime = common.setup_runtime(args.threads, args.device, amp=not args.no_amp)
+    seed_everything(1111)
+    runtime = setup_runtime(args.threads, args.device, amp=not args.no_amp)
     print(f"device: {runtime.describe()}; torch {torch.__version__}", file=sys.stderr)
     rows = []
     if args.phase in ("both", "pretrain"):

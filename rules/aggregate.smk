@@ -1,10 +1,12 @@
 # Aggregation: per-seed metrics and mean ± std (ddof = 0) per variant, the paper-style ablation table, and the
-# λ1 / λ2 sensitivity plots (paper Fig. 4).
+# λ1 / λ2 sensitivity plots (paper Fig. 4). Every run's metrics.json is an explicit input.
 
 
 rule aggregate:
     input:
-        unpack(aggregate_input),
+        runs=aggregate_runs,
+        train="results/{dataset}/aligned/train/meta.csv",
+        test="results/{dataset}/aligned/test/meta.csv",
     output:
         csv="results/{dataset}/summary.csv",
         md="results/{dataset}/summary.md",
@@ -12,9 +14,7 @@ rule aggregate:
     log:
         "logs/{dataset}/aggregate.log",
     params:
-        dataset_dir="results/{dataset}",
-        variants=",".join(MAIN_VARIANTS),
-        seeds=",".join(str(s) for s in config["seeds"]),
+        out_dir=output_dir,
         scale=dataset_scale,
     threads: 1
     resources:
@@ -23,23 +23,22 @@ rule aggregate:
     conda:
         "../envs/report.yaml"
     shell:
-        "aemt aggregate --dataset-dir {params.dataset_dir} --variants {params.variants}"
-        " --seeds {params.seeds} --scale {params.scale} 2> {log} | tee -a {log}"
+        "aemt aggregate --metrics {input.runs} --train-meta {input.train} --test-meta {input.test}"
+        " --scale {params.scale} --out-dir {params.out_dir} --dataset {wildcards.dataset}"
+        " 2> {log} | tee -a {log}"
 
 
 rule sensitivity_plot:
     input:
-        sensitivity_input,
+        sensitivity_runs,
     output:
         csv="results/{dataset}/sensitivity_{param}.csv",
         png="results/{dataset}/sensitivity_{param}.png",
     log:
         "logs/{dataset}/sensitivity_{param}.log",
     params:
-        dataset_dir="results/{dataset}",
-        values=sensitivity_values,
+        out_dir=output_dir,
         prefix=sensitivity_prefix,
-        seeds=sensitivity_seeds,
         scale=dataset_scale,
     threads: 1
     resources:
@@ -48,6 +47,6 @@ rule sensitivity_plot:
     conda:
         "../envs/report.yaml"
     shell:
-        "aemt aggregate --dataset-dir {params.dataset_dir} --sensitivity {wildcards.param}"
-        " --values {params.values} --prefix {params.prefix} --seeds {params.seeds}"
-        " --scale {params.scale} > {log} 2>&1"
+        "aemt aggregate --sensitivity {wildcards.param} --prefix {params.prefix} --metrics {input}"
+        " --scale {params.scale} --out-dir {params.out_dir} --dataset {wildcards.dataset}"
+        " > {log} 2>&1"

@@ -13,7 +13,7 @@ rule align:
     benchmark:
         "benchmarks/{dataset}/align_{split}.tsv"
     wildcard_constraints:
-        dataset=_alt(RAW_DATASETS),
+        dataset=design.alternatives(RAW_DATASETS),
     params:
         features_dir="results/{dataset}/features",
         out_dir="results/{dataset}/aligned/{split}",
@@ -45,7 +45,7 @@ rule import_mmsa:
     log:
         "logs/{dataset}/import_mmsa.log",
     wildcard_constraints:
-        dataset=_alt(MMSA_DATASETS),
+        dataset=design.alternatives(MMSA_DATASETS),
     params:
         length=config["align"]["length"],
         scale=dataset_scale,

@@ -3,63 +3,10 @@
 # The λ1 / λ2 sensitivity plots join the `report` target when they were built (`snakemake sensitivity`): a
 # sweep is expensive, so the report never forces it. Captions: workflow/report/*.rst.
 
-# Module-level tables, no functions (Snakemake's linter wants those in common.smk); inputs are lambdas.
-REPORT_OUTPUTS = [
-    "metrics.html",
-    "ablation.html",
-    "variants.png",
-    "best_scatter.png",
-    "best_confusion.png",
-    "quality.html",
-    "quality.png",
-    "face_detection.png",
-]
-# Swept parameters whose sensitivity plot exists on disk, per dataset (built by `snakemake sensitivity`).
-REPORT_SWEEPS = {
-    ds: [p for p in SWEEP_PREFIX if Path(f"results/{ds}/sensitivity_{p}.png").exists()]
-    for ds in ALL_DATASETS
-}
-# Fine-tuning variants (main ones, plus the sweep runs of the sweeps built) and their seeds.
-REPORT_VARIANTS = {
-    ds: list(MAIN_VARIANTS)
-    + [
-        f"{SWEEP_PREFIX[p]}{_fmt(v)}"
-        for p in REPORT_SWEEPS[ds]
-        for v in config["sensitivity"][p]
-        if f"{SWEEP_PREFIX[p]}{_fmt(v)}" not in MAIN_VARIANTS
-    ]
-    for ds in ALL_DATASETS
-}
-REPORT_SEEDS = {
-    v: config["seeds"] if v in MAIN_VARIANTS else config["sensitivity"]["seeds"] for v in VARIANTS
-}
-REPORT_PRETRAINS = {
-    ds: sorted({VARIANTS[v]["pretrain"] for v in REPORT_VARIANTS[ds]} - {"none"})
-    for ds in ALL_DATASETS
-}
-# Every report file of a dataset: the input of the `report` target (Snakefile).
-REPORT_FILES = {
-    ds: [f"results/{ds}/report/{name}" for name in REPORT_OUTPUTS]
-    + [f"results/{ds}/report/curves/pretrain_{p}.png" for p in REPORT_PRETRAINS[ds]]
-    + [f"results/{ds}/report/curves/finetune_{v}.png" for v in REPORT_VARIANTS[ds]]
-    + [f"results/{ds}/report/sensitivity_{p}.png" for p in REPORT_SWEEPS[ds]]
-    for ds in ALL_DATASETS
-}
-ALIGNED_REPORT_FILES = [
-    "meta.csv",
-    "info.json",
-    "text_mask.npy",
-    "audio_mask.npy",
-    "vision_mask.npy",
-]
-
-
 rule report_results:
     input:
-        metrics=lambda wc: finetuned_all(wc.dataset),
-        predictions=lambda wc: [
-            run.replace("metrics.json", "predictions.csv") for run in finetuned_all(wc.dataset)
-        ],
+        metrics=aggregate_runs,
+        predictions=finetuned_predictions,
         train="results/{dataset}/aligned/train/meta.csv",
         test="results/{dataset}/aligned/test/meta.csv",
     output:
@@ -101,10 +48,7 @@ rule report_results:
     log:
         "logs/{dataset}/report/results.log",
     params:
-        dataset_dir=lambda wc, input: Path(input.train).parents[2],  # results/{dataset}
-        out_dir=lambda wc, output: Path(output.metrics).parent,
-        variants=",".join(MAIN_VARIANTS),
-        seeds=",".join(str(s) for s in config["seeds"]),
+        out_dir=output_dir,
         scale=dataset_scale,
     threads: 1
     resources:
@@ -113,8 +57,9 @@ rule report_results:
     conda:
         "../envs/report.yaml"
     shell:
-        "aemt report results --dataset-dir {params.dataset_dir} --variants {params.variants}"
-        " --seeds {params.seeds} --scale {params.scale} --out-dir {params.out_dir} > {log} 2>&1"
+        "aemt report results --metrics {input.metrics} --train-meta {input.train}"
+        " --test-meta {input.test} --scale {params.scale} --out-dir {params.out_dir}"
+        " --dataset {wildcards.dataset} > {log} 2>&1"
 
 
 rule report_pretrain_curves:
@@ -143,13 +88,8 @@ rule report_pretrain_curves:
 
 rule report_finetune_curves:
     input:
-        lambda wc: expand(
-            "results/{dataset}/finetune/{variant}/{seed}/{name}",
-            dataset=wc.dataset,
-            variant=wc.variant,
-            seed=REPORT_SEEDS[wc.variant],
-            name=["history.csv", "metrics.json"],
-        ),
+        histories=curve_histories,
+        metrics=curve_metrics,
     output:
         report(
             "results/{dataset}/report/curves/finetune_{variant}.png",
@@ -160,9 +100,6 @@ rule report_finetune_curves:
         ),
     log:
         "logs/{dataset}/report/finetune_{variant}.log",
-    params:
-        run_dir="results/{dataset}/finetune/{variant}",
-        seeds=lambda wc: ",".join(str(s) for s in REPORT_SEEDS[wc.variant]),
     threads: 1
     resources:
         mem_mb=1000,
@@ -170,20 +107,15 @@ rule report_finetune_curves:
     conda:
         "../envs/report.yaml"
     shell:
-        "aemt report finetune-curves --run-dir {params.run_dir} --seeds {params.seeds}"
-        " --variant {wildcards.variant} --dataset {wildcards.dataset} --out {output} > {log} 2>&1"
+        "aemt report finetune-curves --histories {input.histories} --variant {wildcards.variant}"
+        " --dataset {wildcards.dataset} --out {output} > {log} 2>&1"
 
 
 rule report_quality:
     input:
-        aligned=lambda wc: expand(
-            "results/{dataset}/aligned/{split}/{name}",
-            dataset=wc.dataset,
-            split=aligned_splits(wc.dataset),
-            name=ALIGNED_REPORT_FILES,
-        ),
-        manifest=lambda wc: [] if is_mmsa(wc.dataset) else f"results/{wc.dataset}/manifest.csv",
-        features=lambda wc: [] if is_mmsa(wc.dataset) else features_done(wc.dataset),
+        aligned=quality_aligned,
+        manifest=quality_manifest,
+        features=quality_features,
     output:
         html=report(
             "results/{dataset}/report/quality.html",
@@ -209,8 +141,8 @@ rule report_quality:
     log:
         "logs/{dataset}/report/quality.log",
     params:
-        dataset_dir="results/{dataset}",
-        out_dir="results/{dataset}/report",
+        sources=quality_sources,
+        out_dir=output_dir,
     threads: 1
     resources:
         mem_mb=2000,
@@ -218,8 +150,8 @@ rule report_quality:
     conda:
         "../envs/report.yaml"
     shell:
-        "aemt report quality --dataset-dir {params.dataset_dir} --out-dir {params.out_dir}"
-        " > {log} 2>&1"
+        "aemt report quality {params.sources} --aligned {input.aligned}"
+        " --out-dir {params.out_dir} --dataset {wildcards.dataset} > {log} 2>&1"
 
 
 rule report_sensitivity:

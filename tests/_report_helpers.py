@@ -32,7 +32,7 @@ def _json(path: Path, data: dict) -> None:
 
 def write_runs(ds: Path, scale: str = "sims") -> None:
     """finetune/<variant>/<seed>/{metrics.json, predictions.csv, history.csv} and one pretrain history."""
-    from aemt.metrics import METRIC_KEYS, evaluate
+    from aemt.evaluate.metrics import METRIC_KEYS, evaluate
 
     rng = np.random.default_rng(0)
     span = 1.0 if scale == "sims" else 3.0
@@ -115,6 +115,8 @@ def write_dataset(ds: Path) -> None:
                 "video": f"data/Raw/{key}.mp4",
                 "duration": 0.0 if face is None else 2.0 + i,
                 "text": text,
+                **dict.fromkeys(("label", "label_T", "label_A", "label_V"), 0.2),
+                "annotation": "",
                 "status": status,
                 "reason": "" if status == "ok" else f"fabricated {status}",
             }

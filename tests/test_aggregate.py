@@ -1,4 +1,4 @@
-"""Tests for `aemt.aggregate` and `aemt aggregate`: seed statistics, summary files, sensitivity plot."""
+"""Tests for `aemt.evaluate.summary` and `aemt aggregate`: seed statistics, summary files, sensitivity plot."""
 
 from __future__ import annotations
 
@@ -10,9 +10,18 @@ import matplotlib.image as mpimg
 import pandas as pd
 import pytest
 
-from aemt.aggregate import collect, summarise, train_mean_baseline, write_sensitivity, write_summary
 from aemt.commands import aggregate as aggregate_cmd
 from aemt.errors import UserError
+from aemt.evaluate.summary import (
+    collect,
+    run_paths,
+    sensitivity_frame,
+    summarise,
+    train_mean_baseline,
+    with_validation,
+    write_summary_csv,
+)
+from aemt.report.markdown import write_summary_markdown
 
 SIMS_KEYS = ["Acc-2", "Acc-3", "Acc-5", "F1", "MAE", "Corr"]
 
@@ -48,8 +57,23 @@ def ds(tmp_path: Path) -> Path:
     return ds
 
 
+def _baseline(ds: Path):
+    return train_mean_baseline(ds / "aligned/train/meta.csv", ds / "aligned/test/meta.csv", "sims")
+
+
+def write_summary(ds: Path, variants: list[str], seeds: list[int], scale: str, baseline=None):
+    """What `aemt aggregate` writes: summary.csv (evaluate) and the markdown files (report)."""
+    paths = run_paths(ds, variants, seeds)
+    runs = with_validation(collect(paths, scale), paths, scale)
+    write_summary_csv(ds / "summary.csv", runs, scale)
+    md = write_summary_markdown(
+        runs, scale, seeds, baseline, ds / "summary.md", ds / "ablation.md", ds.name
+    )
+    return md, ds / "summary.csv"
+
+
 def test_collect_rows_and_columns(ds: Path):
-    df = collect(ds, ["aemt", "mult"], [1111, 1112])
+    df = collect(run_paths(ds, ["aemt", "mult"], [1111, 1112]))
     assert list(df["variant"]) == ["aemt", "aemt", "mult", "mult"]
     assert list(df["seed"]) == [1111, 1112, 1111, 1112]
     assert list(df["Acc-2"]) == [0.7, 0.9, 0.6, 0.6]
@@ -57,7 +81,7 @@ def test_collect_rows_and_columns(ds: Path):
 
 
 def test_summarise_population_std(ds: Path):
-    stats = summarise(collect(ds, ["aemt", "mult"], [1111, 1112]), "sims")
+    stats = summarise(collect(run_paths(ds, ["aemt", "mult"], [1111, 1112])), "sims")
     assert list(stats.columns) == ["variant", "stat", "n_seeds", *SIMS_KEYS]
     row = stats.set_index(["variant", "stat"])
     # Acc-2 seeds 0.7 and 0.9: mean 0.8; ddof=0 std 0.1 (ddof=1 would be 0.1414)
@@ -71,7 +95,7 @@ def test_summarise_population_std(ds: Path):
 
 def test_missing_metrics_json_names_path_and_target(ds: Path):
     with pytest.raises(UserError) as err:
-        collect(ds, ["aemt", "aemt_wo_cl"], [1111])
+        collect(run_paths(ds, ["aemt", "aemt_wo_cl"], [1111]))
     msg = str(err.value)
     assert str(ds / "finetune" / "aemt_wo_cl" / "1111" / "metrics.json") in msg
     assert "snakemake" in msg
@@ -79,16 +103,17 @@ def test_missing_metrics_json_names_path_and_target(ds: Path):
 
 def test_metrics_json_of_wrong_scale_is_an_error(ds: Path):
     with pytest.raises(UserError, match="Has0_Acc-2"):
-        collect(ds, ["aemt"], [1111], scale="mosei")
+        collect(run_paths(ds, ["aemt"], [1111]), scale="mosei")
 
 
 def test_write_summary_files(ds: Path, capsys):
     _meta(ds, "train", [0.2, 0.4, 0.6])
     _meta(ds, "test", [0.0, 1.0, -0.6, 0.8])
-    baseline = train_mean_baseline(ds, "sims")
-    out = write_summary(ds, ["mult", "my_variant", "aemt"], [1111, 1112], "sims", baseline)
+    out, summary_csv = write_summary(
+        ds, ["mult", "my_variant", "aemt"], [1111, 1112], "sims", _baseline(ds)
+    )
 
-    csv = pd.read_csv(out.summary_csv)
+    csv = pd.read_csv(summary_csv)
     assert list(csv.columns[:3]) == ["variant", "row", "seed"]
     assert len(csv) == 3 * 2 + 3 * 2
     assert list(csv["row"]).count("seed") == 6
@@ -100,7 +125,7 @@ def test_write_summary_files(ds: Path, capsys):
     assert list(seeds["seed"]) == [1111, 1112] and list(seeds["best_epoch"]) == [3, 3]
 
     md = out.summary_md.read_text()
-    assert "| aemt | 2 | 80.00 ± 10.00 | 60.00 ± 0.00 |" in md  # x100, ddof=0
+    assert "| aemt | AE-MT | 2 | 80.00 ± 10.00 | 60.00 ± 0.00 |" in md  # x100, ddof=0
     assert "| aemt | 1112 | 90.00 | 60.00 | 40.00 | 90.00 | 20.00 | 50.00 |" in md
     assert "ddof = 0" in md and "NEGATIVE" in md and "×100" in md
     assert out.table in md
@@ -122,36 +147,42 @@ def test_write_summary_files(ds: Path, capsys):
 
 
 def test_baseline_absent_without_meta_and_bad_label(ds: Path):
-    assert train_mean_baseline(ds, "sims") is None
+    assert _baseline(ds) is None
     _meta(ds, "train", [0.2, float("nan"), 0.6])
     _meta(ds, "test", [0.0])
     with pytest.raises(UserError, match="row 3"):
-        train_mean_baseline(ds, "sims")
+        _baseline(ds)
 
 
 def test_ablation_without_baseline_has_no_baseline_row(ds: Path):
-    out = write_summary(ds, ["aemt"], [1111], "sims")
+    out, _ = write_summary(ds, ["aemt"], [1111], "sims")
     assert "Predict train mean" not in out.ablation_md.read_text()
 
 
-def test_sensitivity_csv_and_png(tmp_path: Path):
+def test_sensitivity_csv_and_png(tmp_path: Path, capsys):
     ds = tmp_path / "demo"
     for value, accs in (("0", (0.6, 0.7)), ("0.4", (0.8, 0.9)), ("1.5", (0.7, 0.7))):
         for seed, acc in zip((1111, 1112), accs, strict=True):
             _write(ds, f"sens_l1_{value}", seed, _sims(acc))
-    out = write_sensitivity(ds, "lambda1", [0.4, 0.0, 1.5], "sens_l1_", [1111, 1112], "sims")
-    assert out.csv == ds / "sensitivity_lambda1.csv"
-    frame = pd.read_csv(out.csv)
+    runs = run_paths(ds, ["sens_l1_0.4", "sens_l1_0", "sens_l1_1.5"], [1111, 1112])
+    frame = sensitivity_frame(collect(runs, "sims"), "lambda1", "sens_l1_", "sims")
     assert list(frame["value"]) == [0.0, 0.4, 1.5]
     assert list(frame["variant"]) == ["sens_l1_0", "sens_l1_0.4", "sens_l1_1.5"]
     assert frame["Acc-2_mean"].tolist() == pytest.approx([0.65, 0.85, 0.7])
     assert frame["Acc-2_std"].tolist() == pytest.approx([0.05, 0.05, 0.0])
     assert set(frame["param"]) == {"lambda1"}
-    data = out.png.read_bytes()
+    args = _parse(
+        ["aggregate", "--sensitivity", "lambda1", "--prefix", "sens_l1_", "--scale", "sims"]
+        + ["--out-dir", str(ds), "--metrics", *map(str, runs)]
+    )
+    assert args.handler(args) == 0
+    assert "85.00 ± 5.00" in capsys.readouterr().out
+    assert pd.read_csv(ds / "sensitivity_lambda1.csv").equals(frame)
+    png = ds / "sensitivity_lambda1.png"
+    data = png.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000
-    image = mpimg.imread(out.png)
+    image = mpimg.imread(png)
     assert image.shape[0] > 100 and image.shape[1] > 100
-    assert "85.00 ± 5.00" in out.table
 
 
 def _parse(argv: list[str]) -> argparse.Namespace:
@@ -167,14 +198,14 @@ def test_cli_summary_and_sensitivity(ds: Path, capsys):
     )
     assert args.handler(args) == 0
     printed = capsys.readouterr().out
-    assert "| aemt | 2 | 80.00 ± 10.00 |" in printed
+    assert "| aemt | AE-MT | 2 | 80.00 ± 10.00 |" in printed
     assert (ds / "summary.csv").is_file() and (ds / "ablation.md").is_file()
 
     _write(ds, "sens_l2_1", 1111, _sims(0.75))
     _write(ds, "sens_l2_0.5", 1111, _sims(0.7))
     args = _parse(
-        ["aggregate", "--dataset-dir", str(ds), "--sensitivity", "lambda2", "--values", "0.5,1"]
-        + ["--prefix", "sens_l2_", "--seeds", "1111", "--scale", "sims"]
+        ["aggregate", "--dataset-dir", str(ds), "--sensitivity", "lambda2", "--scale", "sims"]
+        + ["--variants", "sens_l2_0.5,sens_l2_1", "--prefix", "sens_l2_", "--seeds", "1111"]
     )
     assert args.handler(args) == 0
     assert (ds / "sensitivity_lambda2.png").is_file()
@@ -190,4 +221,7 @@ def test_cli_bad_input(ds: Path):
         args.handler(args)
     args = _parse(["aggregate", "--dataset-dir", str(ds), "--seeds", "1111", "--scale", "sims"])
     with pytest.raises(UserError, match="--variants"):
+        args.handler(args)
+    args = _parse(["aggregate", "--scale", "sims"])
+    with pytest.raises(UserError, match="--metrics FILE"):
         args.handler(args)

@@ -9,8 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from aemt import data
-from aemt.align import align_split, bin_frames, pad_tokens
+from aemt import constants as data
+from aemt.align.bins import bin_frames, pad_tokens
+from aemt.align.split import align_split
 from aemt.cli import main
 from aemt.errors import UserError
 

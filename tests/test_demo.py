@@ -1,4 +1,4 @@
-"""Tests of the embedded demo dataset generator (`aemt.demo`, `aemt demo-data`).
+"""Tests of the embedded demo dataset generator (`aemt.dataset.demo`, `aemt demo-data`).
 
 Generated clips are checked with the real tools the pipeline uses: PyAV decoding, MediaPipe Tasks
 FaceLandmarker (VIDEO mode) for faces and head pose, openSMILE eGeMAPSv02 for voiced frames and pitch.
@@ -15,8 +15,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from aemt import demo
+from aemt import constants
 from aemt.cli import main
+from aemt.dataset import demo
+from aemt.dataset.demo import plan as demo_plan
+from aemt.dataset.demo.audio import synth_audio
+from aemt.dataset.demo.video import render_video
 from aemt.errors import UserError
 
 SECONDS, FPS = 2.0, 15
@@ -88,7 +92,7 @@ def test_label_csv_columns_ids_and_label_grid(small):
     out, frame = small
     assert (out / "label.csv").read_text().splitlines()[1].startswith("demo_000,0001,")
     labels = pd.read_csv(out / "label.csv", dtype=IDS)
-    assert list(labels.columns) == demo.LABEL_COLUMNS
+    assert tuple(labels.columns) == constants.LABEL_COLUMNS
     pd.testing.assert_frame_equal(labels, frame, check_dtype=False)
     assert labels["video_id"].str.fullmatch(r"demo_\d{3}").all()
     assert labels["clip_id"].str.fullmatch(r"\d{4}").all()
@@ -112,7 +116,7 @@ def test_label_csv_columns_ids_and_label_grid(small):
 
 
 def test_labels_spread_and_disagree_across_modalities():
-    plans = demo.plan_clips(demo.DemoConfig())  # the default 90 clips, no files written
+    plans = demo_plan.plan_clips(demo_plan.DemoConfig())  # the default 90 clips, no files written
     scores = np.array([[p.label, p.label_T, p.label_A, p.label_V] for p in plans[:60]])
     differs = (scores[:, 1:] != scores[:, :1]).any(axis=1)
     opposite = (np.sign(scores[:, 1:]) * np.sign(scores[:, :1]) < 0).any(axis=1)
@@ -121,15 +125,15 @@ def test_labels_spread_and_disagree_across_modalities():
     assert scores[:, 0].std() > 0.4 and len(set(scores[:, 0])) >= 8  # a spread, learnable target
     assert sum(p.mode == "" for p in plans) == 30 and {p.mode for p in plans[:36]} == {"train"}
     # the multimodal label follows the weighted mean of the unimodal ones
-    weighted = scores[:, 1:] @ np.array(demo.WEIGHTS)
+    weighted = scores[:, 1:] @ np.array(demo_plan.WEIGHTS)
     assert np.abs(weighted - scores[:, 0]).max() <= 0.3
 
 
 def test_text_follows_text_polarity():
     rng = np.random.default_rng(0)
-    positive = " ".join(demo.make_text(1.0, rng) for _ in range(20)).lower()
-    negative = " ".join(demo.make_text(-1.0, rng) for _ in range(20)).lower()
-    strong_pos, strong_neg = demo.ADJECTIVES[(1, True)], demo.ADJECTIVES[(-1, True)]
+    positive = " ".join(demo_plan.make_text(1.0, rng) for _ in range(20)).lower()
+    negative = " ".join(demo_plan.make_text(-1.0, rng) for _ in range(20)).lower()
+    strong_pos, strong_neg = demo_plan.ADJECTIVES[(1, True)], demo_plan.ADJECTIVES[(-1, True)]
     assert any(w in positive.split() for w in strong_pos)
     assert not any(w in positive.split() for w in strong_neg)
     assert any(w in negative.split() for w in strong_neg)
@@ -177,15 +181,15 @@ def test_opensmile_finds_voiced_frames(small):
 
 
 def test_planted_audio_and_visual_signal():
-    cfg = demo.DemoConfig(seconds=SECONDS)
-    base = demo.plan_clips(replace(cfg, n_train=1, n_valid=0, n_test=0, n_unlabeled=0))[0]
+    cfg = demo_plan.DemoConfig(seconds=SECONDS)
+    base = demo_plan.plan_clips(replace(cfg, n_train=1, n_valid=0, n_test=0, n_unlabeled=0))[0]
     pitch, loudness, roll = {}, {}, {}
     for sign in (-1.0, 1.0):
         plan = replace(base, label_A=sign, label_V=sign)
-        lld = _lld(demo.synth_audio(plan, cfg), cfg.sample_rate)
+        lld = _lld(synth_audio(plan, cfg), cfg.sample_rate)
         f0 = lld["F0semitoneFrom27.5Hz_sma3nz"].to_numpy()
         pitch[sign], loudness[sign] = np.median(f0[f0 > 0]), lld["Loudness_sma3"].mean()
-        frames = demo.render_video(plan, cfg)
+        frames = render_video(plan, cfg)
         rolls = _face_rolls(list(frames), [int(1000 * i / cfg.fps) for i in range(len(frames))])
         roll[sign] = np.mean([r for r in rolls if r is not None])
     assert pitch[1.0] - pitch[-1.0] > 5.0  # semitones: 4 st * 2 planted, minus accent noise

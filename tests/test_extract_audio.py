@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from aemt.errors import UserError
-from aemt.features import Clip, make_extractor
+from aemt.features.base import Clip, make_extractor
+from aemt.features.media import decode_audio, video_info
 from aemt.io import config_hash, sha256_file
-from aemt.media import decode_audio, video_info
 from tests._media_helpers import make_clip, voice_f0
 
 

@@ -12,7 +12,7 @@ import torch
 
 from aemt.cli import main
 from aemt.errors import UserError
-from aemt.features import Clip, make_extractor
+from aemt.features.base import Clip, make_extractor
 from aemt.features.text import resolve_model
 from aemt.io import config_hash, sha256_file
 from tests._media_helpers import make_tiny_bert, write_manifest

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from aemt.errors import UserError
-from aemt.features import Clip, make_extractor
+from aemt.features.base import Clip, make_extractor
+from aemt.features.media import DecodeReport, sample_frames, sample_times, video_info
 from aemt.features.visual import BLENDSHAPES, head_pose, resolve_model_asset
 from aemt.io import sha256_file
-from aemt.media import DecodeReport, sample_frames, sample_times, video_info
 from tests._media_helpers import make_clip, make_counter_clip, truncate
 
 FAST = {"align_length": 20}  # 2 s clips -> 20 frames (10 frames/s), keeps the tests quick
@@ -236,7 +236,7 @@ def test_mediapipe_loads_without_pyplot_and_its_drawing_helpers_still_work():
 
     code = (
         "import sys\n"
-        "from aemt.features import make_extractor\n"
+        "from aemt.features.base import make_extractor\n"
         "make_extractor('visual', {}).load()\n"
         "assert 'matplotlib.pyplot' not in sys.modules, 'pyplot was imported'\n"
         "from mediapipe.tasks.python.vision import drawing_utils\n"

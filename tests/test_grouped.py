@@ -6,11 +6,13 @@ from __future__ import annotations
 import pytest
 import torch
 
-import aemt.models.aemt as aemt_module
-import aemt.models.autoencoder as autoencoder_module
-from aemt.models import AEMT, MODALITIES, ModelConfig, MultimodalAutoencoder
+import aemt.models.grouped as grouped_module
+from aemt.constants import MODALITIES
+from aemt.models.aemt import AEMT
+from aemt.models.autoencoder import MultimodalAutoencoder
+from aemt.models.config import ModelConfig
 from aemt.models.grouped import run_stacks
-from aemt.models.layers import TransformerStack
+from aemt.models.layers import TransformerStack, upgrade_state_dict
 
 DIMS = {"text": 7, "audio": 3, "vision": 5}
 LENGTH = 9
@@ -75,23 +77,23 @@ def test_grouped_aemt_equals_one_by_one(encoder: str, monkeypatch: pytest.Monkey
     model = AEMT(cfg(encoder))
     xs, masks = batch()
     calls = []
-    original = aemt_module.run_stacks
+    original = grouped_module.run_stacks
     monkeypatch.setattr(
-        aemt_module, "run_stacks", lambda *a, **k: calls.append(len(a[0])) or original(*a, **k)
+        grouped_module, "run_stacks", lambda *a, **k: calls.append(len(a[0])) or original(*a, **k)
     )
     with torch.no_grad():
         model.eval()
         grouped = model(xs, masks)
-        model.grouped = False
+        model.cfg.grouped = False
         alone = model(xs, masks)
     # transformer: encoders (3), cross (6), fusion (3); LSTM encoders cannot be grouped
     assert calls == ([3, 6, 3] if encoder == "transformer" else [6, 3])
     for a, b in zip(grouped, alone, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
     model.train()  # all dropout rates are 0: training-mode gradients must agree too
-    model.grouped = True
+    model.cfg.grouped = True
     g1 = grads(model, xs, masks)
-    model.grouped = False
+    model.cfg.grouped = False
     g2 = grads(model, xs, masks)
     assert g1.keys() == g2.keys() == {n for n, _ in model.named_parameters()}
     for name in g2:
@@ -103,7 +105,7 @@ def test_unequal_lengths_run_one_by_one(monkeypatch: pytest.MonkeyPatch) -> None
     lengths = {"text": 3, "audio": LENGTH, "vision": LENGTH}
     model = AEMT(cfg("transformer", lengths)).eval()
     called = []
-    monkeypatch.setattr(aemt_module, "run_stacks", lambda *a, **k: called.append(1))
+    monkeypatch.setattr(grouped_module, "run_stacks", lambda *a, **k: called.append(1))
     xs, masks = batch(lengths)
     with torch.no_grad():
         pred, z = model(xs, masks)
@@ -113,7 +115,12 @@ def test_unequal_lengths_run_one_by_one(monkeypatch: pytest.MonkeyPatch) -> None
 @pytest.mark.parametrize("cross", [False, True])
 def test_run_stacks_equals_each_stack(cross: bool) -> None:
     torch.manual_seed(1)
-    stacks = [TransformerStack(8, 2, 2, 4, 0.0, 0.0, cross=cross).eval() for _ in range(3)]
+    stacks = [
+        TransformerStack(
+            d=8, n_heads=2, n_layers=2, ff_mult=4, dropout=0.0, attn_dropout=0.0, cross=cross
+        ).eval()
+        for _ in range(3)
+    ]
     x = torch.randn(3, 2, 5, 8)  # [G, B, Lq, d]
     src = torch.randn(3, 2, 6, 8) if cross else None  # [G, B, Lk, d]
     mask = torch.rand(3, 2, 6 if cross else 5) > 0.3  # [G, B, Lk]
@@ -144,16 +151,16 @@ def test_grouped_autoencoders_equal_one_by_one(monkeypatch: pytest.MonkeyPatch) 
     model = MultimodalAutoencoder(cfg("transformer"))
     xs, masks = batch()
     calls = []
-    original = autoencoder_module.decoder_block
+    original = grouped_module.decoder_block
     monkeypatch.setattr(
-        autoencoder_module,
+        grouped_module,
         "decoder_block",
         lambda *a, **k: calls.append(len(a[0])) or original(*a, **k),
     )
     with torch.no_grad():
         model.eval()
         rec1, hid1 = model(xs, masks)
-        model.grouped = False
+        model.cfg.grouped = False
         rec2, hid2 = model(xs, masks)
     assert calls == [3] * model.cfg.dec_layers
     for m in MODALITIES:
@@ -161,10 +168,23 @@ def test_grouped_autoencoders_equal_one_by_one(monkeypatch: pytest.MonkeyPatch) 
         torch.testing.assert_close(rec1[m], rec2[m], rtol=1e-5, atol=1e-6)
         torch.testing.assert_close(hid1[m], hid2[m], rtol=1e-5, atol=1e-6)
     model.train()
-    model.grouped = True
+    model.cfg.grouped = True
     g1 = grads(model, xs, masks)
-    model.grouped = False
+    model.cfg.grouped = False
     g2 = grads(model, xs, masks)
     assert g1.keys() == g2.keys() == {n for n, _ in model.named_parameters()}
     for name in g2:
         torch.testing.assert_close(g1[name], g2[name], rtol=1e-4, atol=1e-4, msg=name)
+
+
+def test_grouped_switch_is_recorded_and_old_parameter_names_load() -> None:
+    config = cfg("transformer")
+    assert config.to_dict()["grouped"] is True
+    assert ModelConfig.from_dict({**config.to_dict(), "grouped": False}).grouped is False
+    model = AEMT(config)
+    state = model.state_dict()
+    old = {  # feed-forward layers were an nn.Sequential: ff.0 and ff.3
+        k.replace(".ff.fc1.", ".ff.0.").replace(".ff.fc2.", ".ff.3."): v for k, v in state.items()
+    }
+    assert any(".ff.0." in k for k in old)
+    AEMT(config).load_state_dict(upgrade_state_dict(old))  # strict: every name maps back

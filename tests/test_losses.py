@@ -1,4 +1,4 @@
-"""Tests of aemt.losses: masked MSE, MCD tampering, polarity and the contrastive loss."""
+"""Tests of aemt.train.losses: masked MSE, MCD tampering, polarity and the contrastive loss."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from aemt.losses import contrastive_loss, masked_mse, polarity, tamper_batch
+from aemt.train.losses import contrastive_loss, masked_mse, polarity, tamper_batch
 
 MODS = ("text", "audio", "vision")
 

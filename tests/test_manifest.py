@@ -11,8 +11,11 @@ import pandas as pd
 import pytest
 import yaml
 
-from aemt import data
+from aemt import constants
 from aemt.cli import main
+from aemt.dataset import labels
+from aemt.dataset.clips import count_shards, read_manifest
+from aemt.dataset.manifest import build_manifest, probe_video
 from aemt.errors import UserError
 
 HEADER = "video_id,clip_id,text,label,label_T,label_A,label_V,annotation,mode\n"
@@ -59,7 +62,7 @@ def write(path: Path, text: str | bytes) -> Path:
 def labels_error(tmp_path: Path, body: str, scale: str = "sims") -> str:
     path = write(tmp_path / "label.csv", body)
     with pytest.raises(UserError) as err:
-        data.read_labels(path, scale)
+        labels.read_labels(path, scale)
     assert str(path) in str(err.value)
     return str(err.value)
 
@@ -130,9 +133,9 @@ def test_non_utf8_names_byte_offset_and_line(tmp_path: Path) -> None:
 
 def test_mosei_scale_accepts_wider_range(tmp_path: Path) -> None:
     path = write(tmp_path / "label.csv", HEADER + "v1,1,hi,2.6,,,,,train\n")
-    assert data.read_labels(path, "mosei")["label"].tolist() == [2.6]
+    assert labels.read_labels(path, "mosei")["label"].tolist() == [2.6]
     with pytest.raises(UserError, match=r"outside \[-1, 1\] for scale 'sims'.*'mosei'"):
-        data.read_labels(path, "sims")
+        labels.read_labels(path, "sims")
 
 
 def test_good_labels_keep_strings_fall_back_and_count_lines(tmp_path: Path) -> None:
@@ -144,74 +147,61 @@ def test_good_labels_keep_strings_fall_back_and_count_lines(tmp_path: Path) -> N
         "007,0002,,0.0,,valid,y\n"
         "08,00010,NA,1,-1,test,z\n"
     )
-    table = data.read_labels(write(tmp_path / "label.csv", body), "sims")
+    table = labels.read_labels(write(tmp_path / "label.csv", body), "sims")
     assert table["key"].tolist() == ["007/0001", "007/0002", "08/00010"]
     assert table["line"].tolist() == [2, 5, 6]
     assert table["text"].tolist() == ["multi-line\ntranscript, with comma", "", "NA"]
     assert table["label_T"].tolist() == [0.6, 0.0, -1.0]
     assert table["label_A"].tolist() == [-0.4, 0.0, 1.0]  # absent column -> label
     assert table["mode"].tolist() == ["train", "valid", "test"]
-    assert data.count_clips(tmp_path, "label.csv") == 3
 
 
 def test_unlabeled_file_rules(tmp_path: Path) -> None:
     ok = write(
         tmp_path / "u.csv", "video_id,clip_id,text,label,mode\nu1,01,hi,,\nu1,02,yo,,train\n"
     )
-    table = data.read_unlabeled(ok)
+    table = labels.read_unlabeled(ok)
     assert table["mode"].tolist() == ["unlabeled", "unlabeled"]
     assert table["label"].isna().all() and table["key"].tolist() == ["u1/01", "u1/02"]
     bad = write(tmp_path / "b.csv", "video_id,clip_id,text,label\nu1,01,hi,\nu1,02,yo,0.2\n")
     with pytest.raises(
         UserError, match=r"b\.csv: line 3, column 'label': unlabeled clips carry no"
     ):
-        data.read_unlabeled(bad)
+        labels.read_unlabeled(bad)
     test = write(tmp_path / "t.csv", "video_id,clip_id,text,mode\nu1,01,hi,test\n")
     with pytest.raises(UserError, match=r"t\.csv: line 2, column 'mode': 'test' is not allowed"):
-        data.read_unlabeled(test)
+        labels.read_unlabeled(test)
 
 
 def test_clip_in_both_files_is_an_error(tmp_path: Path) -> None:
     write(tmp_path / "label.csv", HEADER + GOOD_ROW + "v2,002,a,0.2,,,,,test\n")
     write(tmp_path / "unlabeled.csv", "video_id,clip_id,text\nu,1,x\nv2,002,again\n")
     with pytest.raises(UserError) as err:
-        data.build_manifest(tmp_path, "label.csv", "unlabeled.csv")
+        build_manifest(tmp_path, "label.csv", "unlabeled.csv")
     message = str(err.value)
     assert "'v2/002'" in message and "label.csv (line 3)" in message
     assert "unlabeled.csv (line 3)" in message
 
 
-def test_count_clips(tmp_path: Path) -> None:
-    with pytest.raises(UserError, match="label file not found"):
-        data.count_clips(tmp_path)
-    write(tmp_path / "label.csv", HEADER + GOOD_ROW + 'v1,2,"a\nb",0.1,,,,,test\n\n')
-    assert data.count_clips(tmp_path) == 2
-    assert data.count_clips(tmp_path, "label.csv", "missing.csv") == 2
-    write(tmp_path / "unlabeled.csv", "video_id,clip_id,text\nu,1,x\nu,2,y\nu,3,z\n")
-    assert data.count_clips(tmp_path, unlabeled="unlabeled.csv") == 5
-
-
 def test_probe_video_statuses(tmp_path: Path) -> None:
     good = make_mp4(tmp_path / "good.mp4")
-    duration, flags, reason = data.probe_video(good)
+    duration, flags, reason = probe_video(good)
     assert flags == [] and reason == "" and duration == pytest.approx(0.48, abs=0.03)
-    assert data.probe_video(make_mp4(tmp_path / "mute.mp4", audio=False))[1] == ["no_audio"]
-    assert data.probe_video(tmp_path / "nope.mp4") == (
+    assert probe_video(make_mp4(tmp_path / "mute.mp4", audio=False))[1] == ["no_audio"]
+    assert probe_video(tmp_path / "nope.mp4") == (
         0.0,
         ["missing_video"],
         f"video file not found: {tmp_path / 'nope.mp4'}",
     )
-    assert data.probe_video(write(tmp_path / "zero.mp4", b""))[1] == ["empty_video"]
-    assert data.probe_video(write(tmp_path / "junk.mp4", b"not a video" * 50))[1] == [
-        "unreadable_video"
-    ]
+    assert probe_video(write(tmp_path / "zero.mp4", b""))[1] == ["empty_video"]
+    assert probe_video(write(tmp_path / "junk.mp4", b"not a video" * 50))[1] == ["unreadable_video"]
     blob = good.read_bytes()  # moov atom at the end: half a file does not open
-    half = data.probe_video(write(tmp_path / "half.mp4", blob[: len(blob) // 2]))
+    half = probe_video(write(tmp_path / "half.mp4", blob[: len(blob) // 2]))
     assert half[:2] == (0.0, ["unreadable_video"])
     fast = make_mp4(tmp_path / "fast.mp4", frames=60, faststart=True).read_bytes()
-    assert data.probe_video(tmp_path / "fast.mp4")[1] == []
+    assert probe_video(tmp_path / "fast.mp4")[1] == []
     # moov atom first: the container opens and decodes its first frame; the tail check catches it
-    cut = data.probe_video(write(tmp_path / "cut.mp4", fast[: int(len(fast) * 0.7)]))
+    cut = probe_video(write(tmp_path / "cut.mp4", fast[: int(len(fast) * 0.7)]))
     assert cut[:2] == (0.0, ["unreadable_video"]) and "truncated" in cut[2]
 
 
@@ -251,8 +241,10 @@ def test_manifest_statuses_shards_and_columns(
     assert code == 0
     stderr = capsys.readouterr().err
     assert "7 clips in 3 shard(s)" in stderr and "left out of training" in stderr
-    manifest = data.read_manifest(out)
-    assert tuple(manifest.columns) == data.MANIFEST_COLUMNS
+    rows = read_manifest(out)
+    assert count_shards(out) == 3
+    manifest = pd.DataFrame([vars(r) for r in rows])
+    assert tuple(manifest.columns) == constants.MANIFEST_COLUMNS
     assert manifest["key"].tolist() == [
         *("007/0001", "007/0002", "007/0003", "008/0001", "008/0002", "008/0003", "u01/01")
     ]
@@ -280,7 +272,6 @@ def test_manifest_statuses_shards_and_columns(
     info = json.loads(out.with_suffix(".json").read_text())
     assert info["scale"] == "sims" and info["n_shards"] == 3 and info["n_excluded"] == 3
     assert info["split_counts"] == {"train": 2, "valid": 2, "test": 2, "unlabeled": 1}
-    assert data.count_clips(dataset, "label.csv", "unlabeled.csv") == len(manifest)
 
 
 def test_cli_reports_user_error(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
@@ -302,28 +293,26 @@ def test_cli_reports_user_error(tmp_path: Path, capsys: pytest.CaptureFixture) -
 def test_video_pattern_checks(tmp_path: Path) -> None:
     write(tmp_path / "label.csv", HEADER + GOOD_ROW)
     with pytest.raises(UserError, match="placeholders"):
-        data.build_manifest(tmp_path, video_pattern="Raw/{clip}.mp4")
+        build_manifest(tmp_path, video_pattern="Raw/{clip}.mp4")
     write(tmp_path / "label.csv", HEADER + GOOD_ROW + "v2,001,b,0.1,,,,,test\n")
     with pytest.raises(UserError, match="maps clips 'v1/001' and 'v2/001' to the same file"):
-        data.build_manifest(tmp_path, video_pattern="clips/{clip_id}.mp4")
-    flat = data.build_manifest(tmp_path, video_pattern="clips/{video_id}_{clip_id}.mp4")
+        build_manifest(tmp_path, video_pattern="clips/{clip_id}.mp4")
+    flat = build_manifest(tmp_path, video_pattern="clips/{video_id}_{clip_id}.mp4")
     assert flat["video"].tolist()[1] == str(tmp_path / "clips" / "v2_001.mp4")
 
 
 def test_schema_file_matches_validation_code(tmp_path: Path) -> None:
-    from aemt.commands.manifest import SCALE_CHOICES
-
     schema = yaml.safe_load(SCHEMA.read_text())
     jsonschema.Draft202012Validator.check_schema(schema)
-    assert tuple(schema["properties"]) == data.LABEL_COLUMNS
-    assert tuple(schema["required"]) == data.REQUIRED_LABEL_COLUMNS
-    assert schema["x-scale-bounds"] == data.SCALES and set(SCALE_CHOICES) == set(data.SCALES)
-    assert schema["properties"]["mode"]["enum"] == list(data.SPLITS)
+    assert tuple(schema["properties"]) == constants.LABEL_COLUMNS
+    assert tuple(schema["required"]) == constants.REQUIRED_LABEL_COLUMNS
+    assert schema["x-scale-bounds"] == constants.SCALE_BOUNDS
+    assert schema["properties"]["mode"]["enum"] == list(constants.SPLITS)
     assert all(p.get("description") for p in schema["properties"].values())
     unl = schema["$defs"]["unlabeled_row"]
-    assert tuple(unl["required"]) == data.REQUIRED_UNLABELED_COLUMNS
+    assert tuple(unl["required"]) == constants.REQUIRED_UNLABELED_COLUMNS
     validator = jsonschema.Draft202012Validator(schema)
-    table = data.read_labels(write(tmp_path / "l.csv", HEADER + GOOD_ROW), "sims")
+    table = labels.read_labels(write(tmp_path / "l.csv", HEADER + GOOD_ROW), "sims")
     row = table.drop(columns=["key", "line"]).iloc[0].to_dict()
     assert list(validator.iter_errors(row)) == []
     for bad in ({"mode": "dev"}, {"video_id": ""}, {"clip_id": "a/b"}, {"label": "x"}):

@@ -1,4 +1,4 @@
-"""Tests of MMSA interoperability (`aemt.mmsa`, `aemt import-mmsa` / `aemt export-mmsa`).
+"""Tests of MMSA interoperability (`aemt.align.mmsa`, `aemt import-mmsa` / `aemt export-mmsa`).
 
 Small MMSA-format pickles are generated in tmp_path: unaligned (per-sample lengths, MOSEI-style -inf
 in audio, `text` + `text_bert`), text-only with unimodal labels (SIMS style), and aligned (no lengths).
@@ -14,10 +14,11 @@ import pandas as pd
 import pytest
 import torch
 
+from aemt.align.mmsa import import_mmsa
+from aemt.align.mmsa_export import export_mmsa
 from aemt.cli import main
 from aemt.errors import UserError
 from aemt.io import save_csv, save_json, save_npy
-from aemt.mmsa import export_mmsa, import_mmsa
 
 DT, DA, DV = 12, 5, 4  # feature sizes of the generated pickles
 

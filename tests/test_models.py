@@ -5,16 +5,15 @@ from __future__ import annotations
 import pytest
 import torch
 
-from aemt.losses import masked_mse
-from aemt.models import (
-    AEMT,
-    MODALITIES,
-    ConsistencyClassifier,
-    ModelConfig,
-    MultimodalAutoencoder,
-    build_encoder,
-)
-from aemt.models.layers import TransformerStack, dropout
+from aemt.constants import MODALITIES
+from aemt.models.aemt import AEMT
+from aemt.models.autoencoder import MultimodalAutoencoder
+from aemt.models.config import ModelConfig
+from aemt.models.consistency import ConsistencyClassifier
+from aemt.models.dropout import dropout
+from aemt.models.encoder import build_encoder
+from aemt.models.layers import TransformerStack
+from aemt.train.losses import masked_mse
 
 ENCODERS = ["transformer", "lstm"]
 DIMS = {"text": 7, "audio": 3, "vision": 5}
@@ -296,7 +295,9 @@ def test_each_sample_alone_matches_the_batch(encoder: str) -> None:
 def test_attention_ignores_padded_keys(cross: bool) -> None:
     """Keys at padded positions (with arbitrary content) do not change any valid output."""
     torch.manual_seed(0)
-    stack = TransformerStack(8, 2, 2, 2, 0.0, 0.0, cross=cross).eval()
+    stack = TransformerStack(
+        d=8, n_heads=2, n_layers=2, ff_mult=2, dropout=0.0, attn_dropout=0.0, cross=cross
+    ).eval()
     x = torch.randn(3, 5, 8)
     src = torch.randn(3, 5, 8)
     mask = torch.tensor([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1], [1, 0, 1, 0, 0]], dtype=torch.bool)
@@ -334,7 +335,7 @@ def test_explicit_attention_matches_sdpa(monkeypatch: pytest.MonkeyPatch) -> Non
     import aemt.models.layers as layers
 
     torch.manual_seed(0)
-    attn = layers.Attention(8, 2, attn_dropout=0.25, cross=True)
+    attn = layers.Attention(d=8, n_heads=2, attn_dropout=0.25, cross=True)
     torch.nn.init.zeros_(attn.out.bias)  # so that the dropout scale can be undone on the output
     x, src = torch.randn(3, 4, 8), torch.randn(3, 6, 8)
     mask = torch.tensor(
@@ -343,7 +344,7 @@ def test_explicit_attention_matches_sdpa(monkeypatch: pytest.MonkeyPatch) -> Non
     keys = layers.KeyMask(mask)
     ref = attn.eval()(x, src, keys)  # SDPA
     monkeypatch.setattr(
-        layers, "_keep_mask", lambda shape, p, device: torch.ones(shape, dtype=torch.bool)
+        layers, "keep_mask", lambda shape, p, device: torch.ones(shape, dtype=torch.bool)
     )
     out = attn.train()(x, src, keys) * (1 - 0.25)  # undo the inverted-dropout scale
     torch.testing.assert_close(out, ref)

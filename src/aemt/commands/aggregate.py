@@ -1,14 +1,18 @@
 """`aemt aggregate`: metrics over seeds -> summary.csv / summary.md / ablation.md, or a sensitivity plot.
 
+    aemt aggregate --metrics results/demo/finetune/*/*/metrics.json --scale sims --out-dir results/demo \
+        --train-meta results/demo/aligned/train/meta.csv --test-meta results/demo/aligned/test/meta.csv
     aemt aggregate --dataset-dir results/demo --variants aemt,mult --seeds 1111,1112 --scale sims
-    aemt aggregate --dataset-dir results/demo --sensitivity lambda1 --values 0,0.2,0.4 \
-        --prefix sens_l1_ --seeds 1111 --scale sims
+    aemt aggregate --sensitivity lambda1 --prefix sens_l1_ --scale sims --out-dir results/demo \
+        --metrics results/demo/finetune/sens_l1_*/1111/metrics.json
 """
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
+from aemt.commands._args import add_scale, comma_list, numbers
 from aemt.errors import UserError
 
 
@@ -17,15 +21,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "aggregate",
         help="aggregate fine-tuning metrics over seeds (tables, ablation, sensitivity plot)",
         description=(
-            "Read <dataset-dir>/finetune/<variant>/<seed>/metrics.json and write summary.csv, "
-            "summary.md and ablation.md (mean ± std over seeds, ddof = 0, tables x100), then print "
-            "the mean ± std table. With --sensitivity, write sensitivity_<param>.csv/.png instead."
+            "Read the runs' finetune/<variant>/<seed>/metrics.json (--metrics, or --dataset-dir with "
+            "--variants and --seeds) and write summary.csv, summary.md and ablation.md (mean ± std "
+            "over seeds, ddof = 0, tables x100) into --out-dir, then print the mean ± std table. "
+            "With --sensitivity, write sensitivity_<param>.csv/.png instead."
         ),
     )
-    p.add_argument("--dataset-dir", required=True, help="results/<dataset> directory")
-    p.add_argument("--variants", help="comma-separated variant names (summary mode)")
-    p.add_argument("--seeds", required=True, help="comma-separated integer seeds, e.g. 1111,1112")
-    p.add_argument("--scale", required=True, choices=("sims", "mosei"), help="metric scale")
+    p.add_argument("--metrics", nargs="+", type=Path, help="metrics.json files of the runs")
+    p.add_argument("--dataset-dir", type=Path, help="results/<dataset>: find runs by name instead")
+    p.add_argument("--variants", help="with --dataset-dir: comma-separated variant names")
+    p.add_argument("--seeds", help="with --dataset-dir: comma-separated integer seeds")
+    add_scale(p)
+    p.add_argument("--out-dir", type=Path, help="where to write (default: --dataset-dir)")
+    p.add_argument("--dataset", help="dataset name in titles (default: the output folder's name)")
+    p.add_argument("--train-meta", type=Path, help="aligned train meta.csv (train-mean baseline)")
+    p.add_argument("--test-meta", type=Path, help="aligned test meta.csv (train-mean baseline)")
     p.add_argument(
         "--no-baseline",
         action="store_true",
@@ -36,50 +46,80 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="PARAM",
         help="sensitivity mode: name of the swept parameter (e.g. lambda1, lambda2)",
     )
-    p.add_argument("--values", help="sensitivity mode: comma-separated values of PARAM")
     p.add_argument(
         "--prefix",
-        help="sensitivity mode: variant prefix; runs are finetune/<prefix><format(value, 'g')>/<seed>",
+        help="sensitivity mode: runs are finetune/<prefix><value>/<seed> (e.g. sens_l1_)",
     )
     p.set_defaults(handler=run)
 
 
-def _split(text: str | None, option: str) -> list[str]:
-    items = [item.strip() for item in (text or "").split(",") if item.strip()]
-    if not items:
-        raise UserError(f"{option} needs a comma-separated list, got {text!r}")
-    return items
+def _runs(args: argparse.Namespace) -> list[Path]:
+    from aemt.evaluate.summary import run_paths
 
-
-def _numbers(text: str | None, option: str, kind: type) -> list:
-    out = []
-    for item in _split(text, option):
-        try:
-            out.append(kind(item))
-        except ValueError:
-            raise UserError(f"{option}: {item!r} is not a valid {kind.__name__}") from None
-    return out
+    if args.metrics:
+        return list(args.metrics)
+    if args.dataset_dir is None:
+        raise UserError(
+            "give the runs: --metrics FILE..., or --dataset-dir with --variants/--seeds"
+        )
+    variants = comma_list(args.variants, "--variants")
+    return run_paths(args.dataset_dir, variants, numbers(args.seeds, "--seeds", int))
 
 
 def run(args: argparse.Namespace) -> int:
-    from aemt import aggregate
+    from aemt.evaluate.summary import collect, train_mean_baseline, with_validation
 
-    seeds = _numbers(args.seeds, "--seeds", int)
+    paths = _runs(args)
+    out_dir = args.out_dir or args.dataset_dir
+    if out_dir is None:
+        raise UserError("--out-dir is needed with --metrics")
+    dataset = args.dataset or Path(out_dir).resolve().name
     if args.sensitivity:
-        if args.prefix is None:
-            raise UserError("--sensitivity needs --prefix (the variant prefix, e.g. sens_l1_)")
-        values = _numbers(args.values, "--values", float)
-        out = aggregate.write_sensitivity(
-            args.dataset_dir, args.sensitivity, values, args.prefix, seeds, args.scale
-        )
-        print(out.table)
-        print(f"\nwrote {out.csv} and {out.png}")
-        return 0
-    variants = _split(args.variants, "--variants")
-    baseline = (
-        None if args.no_baseline else aggregate.train_mean_baseline(args.dataset_dir, args.scale)
+        return _sensitivity(args, paths, Path(out_dir), dataset)
+    from aemt.evaluate.summary import write_summary_csv
+    from aemt.report.markdown import write_summary_markdown
+
+    runs = with_validation(collect(paths, args.scale), paths, args.scale)
+    train_meta, test_meta = args.train_meta, args.test_meta
+    if args.dataset_dir is not None and train_meta is None and test_meta is None:
+        aligned = args.dataset_dir / "aligned"
+        train_meta, test_meta = aligned / "train" / "meta.csv", aligned / "test" / "meta.csv"
+    baseline = None
+    if not args.no_baseline and train_meta is not None and test_meta is not None:
+        baseline = train_mean_baseline(train_meta, test_meta, args.scale)
+    csv = write_summary_csv(Path(out_dir) / "summary.csv", runs, args.scale)
+    seeds = list(dict.fromkeys(int(s) for s in runs["seed"]))
+    md = write_summary_markdown(
+        runs,
+        args.scale,
+        seeds,
+        baseline,
+        Path(out_dir) / "summary.md",
+        Path(out_dir) / "ablation.md",
+        dataset,
     )
-    out = aggregate.write_summary(args.dataset_dir, variants, seeds, args.scale, baseline)
-    print(out.table)
-    print(f"\nwrote {out.summary_csv}, {out.summary_md} and {out.ablation_md}")
+    print(md.table)
+    print(f"\nwrote {csv}, {md.summary_md} and {md.ablation_md}")
+    return 0
+
+
+def _sensitivity(args: argparse.Namespace, paths: list[Path], out_dir: Path, dataset: str) -> int:
+    from aemt.evaluate.summary import collect, sensitivity_frame
+    from aemt.io import save_csv
+    from aemt.report.markdown import markdown_table
+    from aemt.report.sensitivity import plot_sensitivity
+    from aemt.report.tables import sensitivity_table
+
+    if args.prefix is None:
+        raise UserError("--sensitivity needs --prefix (the variant prefix, e.g. sens_l1_)")
+    per_seed = collect(paths, args.scale)
+    frame = sensitivity_frame(per_seed, args.sensitivity, args.prefix, args.scale)
+    csv = out_dir / f"sensitivity_{args.sensitivity}.csv"
+    save_csv(csv, frame)
+    n_seeds = per_seed["seed"].nunique()
+    png = plot_sensitivity(
+        frame, args.sensitivity, args.scale, n_seeds, dataset, csv.with_suffix(".png")
+    )
+    print(markdown_table(sensitivity_table(frame, args.sensitivity, args.scale)))
+    print(f"\nwrote {csv} and {png}")
     return 0

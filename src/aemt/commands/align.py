@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import argparse
 
+from aemt.commands._args import add_scale
+from aemt.constants import ALL_SPLITS
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -20,7 +23,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--split",
         required=True,
-        choices=("train", "valid", "test", "unlabeled"),
+        choices=ALL_SPLITS,
         help="split to align",
     )
     parser.add_argument("--length", type=int, default=50, help="number of time bins / tokens")
@@ -30,10 +33,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default="tokens",
         help="tokens: token states padded to --length; cls: the [CLS] row only (length 1)",
     )
-    parser.add_argument(
-        "--scale",
-        choices=("sims", "mosei"),
-        default=None,
+    add_scale(
+        parser,
+        required=False,
         help="label scale recorded in info.json (default: from the manifest's .json sidecar)",
     )
     parser.add_argument("--out-dir", required=True, help="results/<ds>/aligned/<split>")
@@ -41,7 +43,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from aemt.align import align_split
+    from aemt.align.split import align_split
 
     align_split(
         args.manifest,

@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     import time
     from pathlib import Path
 
-    from aemt.demo import generate
+    from aemt.dataset.demo import generate
 
     start = time.perf_counter()
     labelled = generate(

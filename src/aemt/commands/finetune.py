@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from aemt.commands.pretrain import parse_hparams, quiet_openmp
+from aemt.commands._args import add_scale, parse_hparams, quiet_openmp
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -24,7 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--variant", required=True, help="variant name (recorded in metrics.json)")
     p.add_argument("--seed", required=True, type=int)
-    p.add_argument("--scale", required=True, choices=["sims", "mosei"])
+    add_scale(p)
     p.add_argument(
         "--hparams",
         default="{}",

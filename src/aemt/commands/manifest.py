@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-SCALE_CHOICES = ("sims", "mosei")  # = aemt.data.SCALES (not imported here: keeps start-up fast)
+from aemt.commands._args import add_scale
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -28,14 +28,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default="Raw/{video_id}/{clip_id}.mp4",
         help="video path relative to --root, with {video_id} / {clip_id} placeholders",
     )
-    parser.add_argument("--scale", required=True, choices=SCALE_CHOICES, help="label range")
+    add_scale(parser)
     parser.add_argument("--shard-size", type=int, default=64, help="clips per extraction shard")
     parser.add_argument("--out", required=True, help="output manifest.csv")
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from aemt.data import write_manifest
+    from aemt.dataset.manifest import write_manifest
 
     write_manifest(
         args.root,

@@ -4,14 +4,14 @@
         [--align-length 50] [--scale sims|mosei]
     aemt export-mmsa --aligned-dir results/demo/aligned --out demo_mmsa.pkl [--splits train,valid,test]
 
-The implementation is `aemt.mmsa` (imported inside the handlers so start-up stays fast).
+The implementation is `aemt.align.mmsa` (imported inside the handlers so start-up stays fast).
 """
 
 from __future__ import annotations
 
 import argparse
 
-from aemt.errors import UserError
+from aemt.commands._args import add_scale, comma_list
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -33,10 +33,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--align-length", type=int, default=50, help="bins / tokens per clip (default: 50)"
     )
-    p.add_argument(
-        "--scale",
-        choices=("sims", "mosei"),
-        default=None,
+    add_scale(
+        p,
+        required=False,
         help="label scale; default: inferred (all |label| <= 1 -> sims, else mosei)",
     )
     p.add_argument(
@@ -67,7 +66,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_import(args: argparse.Namespace) -> int:
-    from aemt import mmsa
+    from aemt.align import mmsa
 
     rep = mmsa.import_mmsa(
         args.pkl,
@@ -90,12 +89,10 @@ def run_import(args: argparse.Namespace) -> int:
 
 
 def run_export(args: argparse.Namespace) -> int:
-    from aemt import mmsa
+    from aemt.align.mmsa_export import export_mmsa
 
-    splits = [s.strip() for s in args.splits.split(",") if s.strip()]
-    if not splits:
-        raise UserError(f"--splits needs a comma-separated list, got {args.splits!r}")
-    rep = mmsa.export_mmsa(args.aligned_dir, args.out, splits)
+    splits = comma_list(args.splits, "--splits")
+    rep = export_mmsa(args.aligned_dir, args.out, splits)
     counts = ", ".join(f"{s} {n}" for s, n in rep.counts.items())
     print(f"wrote {rep.out_pkl} ({counts} clips; dims {rep.dims})")
     return 0

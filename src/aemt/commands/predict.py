@@ -112,7 +112,7 @@ def transcripts_for(
 
 def _match_csv(path: Path, videos: list[str | Path]) -> list[str | None]:
     from aemt.errors import UserError
-    from aemt.labels import read_csv_rows, require_columns  # UTF-8 and line-numbered errors
+    from aemt.io import read_csv_rows, require_columns  # UTF-8 and line-numbered errors
 
     if not path.is_file():
         raise UserError(f"{path}: transcripts file not found")

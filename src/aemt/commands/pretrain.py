@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import json
-import os
 from pathlib import Path
 
-from aemt.errors import UserError
+from aemt.commands._args import parse_hparams, quiet_openmp
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -27,29 +25,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
     p.add_argument("--device", default=None, help="cuda or cpu (default: cuda when available)")
     p.set_defaults(handler=run)
-
-
-def quiet_openmp() -> None:
-    """Sleeping (not spinning) OpenMP workers, unless the user chose otherwise; must run before torch
-    is imported. On a shared 2-core machine spinning workers made a training step up to 10x slower."""
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
-
-def parse_hparams(text: str) -> dict:
-    """Inline JSON, or the path of a JSON file."""
-    source = "--hparams"
-    if not text.lstrip().startswith("{"):
-        path = Path(text)
-        if not path.exists():
-            raise UserError(f"--hparams: {text!r} is neither JSON text nor an existing file")
-        source, text = str(path), path.read_text()
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise UserError(f"{source}: invalid JSON ({err})") from err
-    if not isinstance(value, dict):
-        raise UserError(f"{source}: expected a JSON object with 'model' and 'train' sections")
-    return value
 
 
 def run(args: argparse.Namespace) -> int:

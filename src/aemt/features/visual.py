@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from aemt.errors import UserError
-from aemt.features import Clip, Extractor, package_version, parse_options
+from aemt.features.base import Clip, Extractor, package_version, parse_options
 from aemt.features.landmarker import Face, FaceLandmarker, import_vision
 from aemt.io import sha256_file
 
@@ -230,7 +230,13 @@ class VisualExtractor(Extractor):
         return np.concatenate(parts)
 
     def extract(self, clip: Clip) -> tuple[np.ndarray, dict[str, Any]]:
-        from aemt.media import DecodeReport, MediaError, sample_frames, sample_times, video_info
+        from aemt.features.media import (
+            DecodeReport,
+            MediaError,
+            sample_frames,
+            sample_times,
+            video_info,
+        )
 
         if self.options.landmarker_per_clip:
             self.close()

@@ -6,12 +6,9 @@ padding mask), named ``cross["<target>_from_<source>"]``. For each target i, Z_i
 (2d features) goes through a self-attention transformer with i's mask; masked-mean read-outs are
 concatenated into Z [B, 6d]; a residual MLP head (as MulT) and a Linear layer give the score.
 
-When every modality has the same sequence length (the aligned default), the three encoder stacks, the
-six cross-modal stacks and the three fusion stacks each run as one grouped stack
-(:mod:`aemt.models.grouped`: the same result, ~12% faster per fine-tuning step on a 2-core CPU);
-positions that are padding in every modality of the batch are dropped first. Otherwise (e.g. text
-pooled to one [CLS] vector, or ``grouped = False``) the stacks run one by one, each modality trimmed on
-its own.
+Positions that are padding in the whole batch are dropped first (exact). With ``cfg.grouped`` and one
+sequence length for every modality (the aligned default), the encoder, cross-modal and fusion stacks run
+as grouped stacks (:mod:`aemt.models.grouped`: the same result, faster on a CPU).
 """
 
 from __future__ import annotations
@@ -19,19 +16,14 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from aemt.models.config import MODALITIES, ModelConfig
+from aemt.constants import MODALITIES
+from aemt.models import grouped
+from aemt.models.config import ModelConfig
 from aemt.models.encoder import build_encoder
-from aemt.models.grouped import run_stacks
-from aemt.models.layers import TransformerStack, masked_mean, trim_common, trim_padding
+from aemt.models.grouped import cross_name
+from aemt.models.layers import TransformerStack, masked_mean, trim_common, trim_each
 
 ENCODER_PREFIX = "autoencoders.{m}.encoder."
-
-
-def cross_name(target: str, source: str) -> str:
-    return f"{target}_from_{source}"
-
-
-PAIRS = [(t, s) for t in MODALITIES for s in MODALITIES if s != t]  # (target, source), by target
 
 
 class AEMT(nn.Module):
@@ -42,16 +34,16 @@ class AEMT(nn.Module):
         self.cfg = cfg
         d = cfg.d_model
         self.encoders = nn.ModuleDict({m: build_encoder(cfg, m) for m in MODALITIES})
+        layer = dict(
+            n_heads=cfg.n_heads,
+            ff_mult=cfg.ff_mult,
+            dropout=cfg.dropout,
+            attn_dropout=cfg.attn_dropout,
+        )
         self.cross = nn.ModuleDict(
             {
                 cross_name(t, s): TransformerStack(
-                    d,
-                    cfg.n_heads,
-                    cfg.cross_layers,
-                    cfg.ff_mult,
-                    cfg.dropout,
-                    cfg.attn_dropout,
-                    cross=True,
+                    d=d, n_layers=cfg.cross_layers, cross=True, **layer
                 )
                 for t in MODALITIES
                 for s in MODALITIES
@@ -59,69 +51,40 @@ class AEMT(nn.Module):
             }
         )
         self.fusion = nn.ModuleDict(
-            {
-                m: TransformerStack(
-                    2 * d, cfg.n_heads, cfg.self_layers, cfg.ff_mult, cfg.dropout, cfg.attn_dropout
-                )
-                for m in MODALITIES
-            }
+            {m: TransformerStack(d=2 * d, n_layers=cfg.self_layers, **layer) for m in MODALITIES}
         )
         width = 6 * d
         self.proj1 = nn.Linear(width, width)
         self.proj2 = nn.Linear(width, width)
         self.out_drop = nn.Dropout(cfg.out_dropout)
         self.out = nn.Linear(width, 1)
-        self.grouped = True  # run same-shaped stacks as one when lengths allow (same result)
 
     def forward(self, xs: dict[str, Tensor], masks: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
-        # xs[m] [B, L_m, D_m]; masks[m] [B, L_m] bool
-        if self.grouped and len({xs[m].shape[1] for m in MODALITIES}) == 1:
-            xs, masks = trim_common(xs, masks)
-            reads = self._fuse_grouped(self._encode_grouped(xs, masks), masks)  # 3 x [B, 2d]
-        else:
-            xs, masks = dict(xs), dict(masks)
-            for (
-                m
-            ) in MODALITIES:  # positions that are padding in the whole batch are dropped (exact)
-                xs[m], masks[m] = trim_padding(xs[m], masks[m])
-            h = {m: self.encoders[m](xs[m], masks[m]) for m in MODALITIES}  # [B, L_m', d]
-            reads = []
-            for t in MODALITIES:
-                zs = [
-                    self.cross[cross_name(t, s)](h[t], masks[s], src=h[s])  # [B, L_t, d]
-                    for s in MODALITIES
-                    if s != t
-                ]
-                fused = self.fusion[t](torch.cat(zs, dim=-1), masks[t])  # [B, L_t, 2d]
-                reads.append(masked_mean(fused, masks[t]))  # [B, 2d]
-        z = torch.cat(reads, dim=-1)  # [B, 6d]
+        # xs[m] [B, L_m, D_m]; masks[m] [B, L_m] bool (True = valid)
+        fast = grouped.applies(self.cfg, xs)  # the one switch: same result, grouped stacks
+        xs, masks = trim_common(xs, masks) if fast else trim_each(xs, masks)
+        h = grouped.encode(self.encoders, xs, masks) if fast else self.encode(xs, masks)
+        z = grouped.fuse(self.cross, self.fusion, h, masks) if fast else self.fuse(h, masks)
+        return self.head(z), z  # [B], [B, 6d]
+
+    def encode(self, xs: dict[str, Tensor], masks: dict[str, Tensor]) -> dict[str, Tensor]:
+        """H_m = E_m(X_m) [B, L_m, d] for each modality."""
+        return {m: self.encoders[m](xs[m], masks[m]) for m in MODALITIES}
+
+    def fuse(self, h: dict[str, Tensor], masks: dict[str, Tensor]) -> Tensor:
+        """Z [B, 6d]: per target i, cross-modal Z_{j->i} and Z_{k->i}, fusion stack, masked mean."""
+        reads = []
+        for t in MODALITIES:
+            sources = [s for s in MODALITIES if s != t]
+            zs = [self.cross[cross_name(t, s)](h[t], masks[s], src=h[s]) for s in sources]
+            fused = self.fusion[t](torch.cat(zs, dim=-1), masks[t])  # Z_t [B, L_t, 2d]
+            reads.append(masked_mean(fused, masks[t]))  # [B, 2d]
+        return torch.cat(reads, dim=-1)  # [B, 6d]
+
+    def head(self, z: Tensor) -> Tensor:
+        """Residual MLP (as MulT) and a Linear layer: Z [B, 6d] -> score [B]."""
         hidden = self.proj2(self.out_drop(torch.relu(self.proj1(z)))) + z  # [B, 6d]
-        pred = self.out(hidden).squeeze(-1)  # [B]
-        return pred, z
-
-    def _encode_grouped(self, xs: dict[str, Tensor], masks: dict[str, Tensor]) -> dict[str, Tensor]:
-        """H_m [B, L, d] per modality; transformer encoder stacks run as one group of three."""
-        if self.cfg.encoder != "transformer":
-            return {m: self.encoders[m](xs[m], masks[m]) for m in MODALITIES}
-        f = torch.stack([self.encoders[m].features(xs[m], masks[m]) for m in MODALITIES])
-        mk = torch.stack([masks[m] for m in MODALITIES])  # [3, B, L]
-        h = run_stacks([self.encoders[m].stack for m in MODALITIES], f, mk)  # [3, B, L, d]
-        h = h * mk.unsqueeze(-1).to(h.dtype)
-        return dict(zip(MODALITIES, h.unbind(0), strict=True))
-
-    def _fuse_grouped(self, h: dict[str, Tensor], masks: dict[str, Tensor]) -> list[Tensor]:
-        """Masked-mean read-outs [B, 2d] per target: six cross stacks, then three fusion stacks."""
-        q = torch.stack([h[t] for t, _ in PAIRS])  # [6, B, L, d]
-        src = torch.stack([h[s] for _, s in PAIRS])  # [6, B, L, d]
-        keys = torch.stack([masks[s] for _, s in PAIRS])  # [6, B, L]
-        z = run_stacks([self.cross[cross_name(t, s)] for t, s in PAIRS], q, keys, src)
-        _, b, length, d = z.shape
-        # pairs are ordered by target: members 2i, 2i+1 are Z_{j->i}, Z_{k->i} -> [3, B, L, 2d]
-        zt = z.view(3, 2, b, length, d).permute(0, 2, 3, 1, 4).reshape(3, b, length, 2 * d)
-        mt = torch.stack([masks[t] for t in MODALITIES])  # [3, B, L]
-        fused = run_stacks([self.fusion[t] for t in MODALITIES], zt, mt)  # [3, B, L, 2d]
-        reads = masked_mean(fused, mt)  # [3, B, 2d]
-        return list(reads.unbind(0))
+        return self.out(hidden).squeeze(-1)  # [B]
 
     def load_pretrained_encoders(self, autoencoder_state: dict[str, Tensor]) -> list[str]:
         """Copy ``autoencoders.{m}.encoder.*`` of a MultimodalAutoencoder state dict into ``encoders.{m}``.

@@ -5,8 +5,9 @@ Transformer autoencoder: ``E_m`` (Conv1D + positions + Transformer encoder) give
 only path from ``X_m`` to the reconstruction goes through the memory ``H_m`` (cross-attention with the
 memory key padding mask); a Conv1D maps the decoder output back to the normalised input ``X_m`` [B, L, D].
 
-When the modalities share one sequence length and the encoders are Transformers, the three encoder stacks
-and the three decoders run grouped (:mod:`aemt.models.grouped`, the same result); otherwise one by one.
+With ``cfg.grouped``, one sequence length for every modality and Transformer encoders, the three encoder
+stacks and the three decoders run grouped (:mod:`aemt.models.grouped`, the same result); otherwise one by
+one.
 """
 
 from __future__ import annotations
@@ -15,16 +16,17 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from aemt.models.config import MODALITIES, ModelConfig
+from aemt.constants import MODALITIES
+from aemt.models import grouped
+from aemt.models.config import ModelConfig
 from aemt.models.encoder import build_encoder
-from aemt.models.grouped import decoder_block, layer_norm, run_stacks
 from aemt.models.layers import (
     DecoderBlock,
     KeyMask,
     apply_conv,
     sinusoid_table,
     trim_common,
-    trim_padding,
+    trim_each,
 )
 
 
@@ -40,7 +42,13 @@ class TransformerAutoencoder(nn.Module):
             "queries", sinusoid_table(cfg.lengths[modality], d), persistent=False
         )  # [L, d]
         self.layers = nn.ModuleList(
-            DecoderBlock(d, cfg.n_heads, cfg.ff_mult, cfg.dropout, cfg.attn_dropout)
+            DecoderBlock(
+                d=d,
+                n_heads=cfg.n_heads,
+                ff_mult=cfg.ff_mult,
+                dropout=cfg.dropout,
+                attn_dropout=cfg.attn_dropout,
+            )
             for _ in range(cfg.dec_layers)
         )
         self.norm = nn.LayerNorm(d)
@@ -82,52 +90,28 @@ class MultimodalAutoencoder(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.autoencoders = nn.ModuleDict({m: build_autoencoder(cfg, m) for m in MODALITIES})
-        self.grouped = True  # run the three autoencoders as one when shapes allow (same result)
 
     def forward(
         self, xs: dict[str, Tensor], masks: dict[str, Tensor]
     ) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
         """xs[m] [B, L_m, D_m], masks[m] [B, L_m] -> (recon[m] [B, L_m, D_m], hidden[m] [B, L_m, d])."""
-        recon: dict[str, Tensor] = {}
-        hidden: dict[str, Tensor] = {}
-        lengths = {xs[m].shape[1] for m in MODALITIES}
-        if self.grouped and self.cfg.encoder == "transformer" and len(lengths) == 1:
-            length = lengths.pop()
-            r, h = self._forward_grouped(*trim_common(xs, masks))
-            pad = (0, 0, 0, length - h["text"].shape[1])  # restore [B, L, .] with zeros
-            return {m: F.pad(r[m], pad) for m in MODALITIES}, {
-                m: F.pad(h[m], pad) for m in MODALITIES
-            }
-        for m in MODALITIES:
-            length = xs[m].shape[1]
-            x, mask = trim_padding(xs[m], masks[m])  # drop batch-wide trailing padding (exact)
-            r, h = self.autoencoders[m](x, mask)
-            pad = (
-                0,
-                0,
-                0,
-                length - x.shape[1],
-            )  # restore [B, L_m, .] with zeros after the valid part
-            recon[m], hidden[m] = F.pad(r, pad), F.pad(h, pad)
-        return recon, hidden
+        lengths = {m: xs[m].shape[1] for m in MODALITIES}
+        fast = grouped.applies(self.cfg, xs) and self.cfg.encoder == "transformer"
+        xs, masks = trim_common(xs, masks) if fast else trim_each(xs, masks)
+        if fast:  # the one switch: encoders and decoders as groups of three, the same result
+            recon, hidden = grouped.autoencode(self.autoencoders, xs, masks)
+        else:
+            recon, hidden = self.autoencode(xs, masks)
+        return pad_to(recon, lengths), pad_to(hidden, lengths)
 
-    def _forward_grouped(
+    def autoencode(
         self, xs: dict[str, Tensor], masks: dict[str, Tensor]
     ) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
-        """Encoders and decoders of the three Transformer autoencoders as groups of three."""
-        aes = [self.autoencoders[m] for m in MODALITIES]
-        mk = torch.stack([masks[m] for m in MODALITIES])  # [3, B, L]
-        w = mk.unsqueeze(-1).to(xs["text"].dtype)  # [3, B, L, 1]
-        f = torch.stack(
-            [self.autoencoders[m].encoder.features(xs[m], masks[m]) for m in MODALITIES]
-        )
-        h = run_stacks([ae.encoder.stack for ae in aes], f, mk) * w  # [3, B, L, d]
-        g, b, length, d = h.shape
-        y = torch.stack([ae.start_queries(b, length) for ae in aes])  # [3, B, L, d]
-        keys = KeyMask(mk.reshape(g * b, length))
-        for layers in zip(*(ae.layers for ae in aes), strict=True):
-            y = decoder_block(list(layers), y, h, keys)
-        y = layer_norm(y.reshape(g, b * length, d), [ae.norm for ae in aes]).view(g, b, length, d)
-        y = y * w
-        recon = {m: apply_conv(self.autoencoders[m].out, y[i]) for i, m in enumerate(MODALITIES)}
-        return recon, dict(zip(MODALITIES, h.unbind(0), strict=True))
+        """Each modality's autoencoder on its own: (recon[m], hidden[m])."""
+        out = {m: self.autoencoders[m](xs[m], masks[m]) for m in MODALITIES}
+        return {m: r for m, (r, _) in out.items()}, {m: h for m, (_, h) in out.items()}
+
+
+def pad_to(xs: dict[str, Tensor], lengths: dict[str, int]) -> dict[str, Tensor]:
+    """Restore trimmed sequences [B, L', .] to [B, L, .] with zeros after the valid part."""
+    return {m: F.pad(x, (0, 0, 0, lengths[m] - x.shape[1])) for m, x in xs.items()}

@@ -10,7 +10,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-MODALITIES: tuple[str, str, str] = ("text", "audio", "vision")
+from aemt.constants import MODALITIES
+
 ENCODERS: tuple[str, str] = ("transformer", "lstm")
 
 
@@ -42,6 +43,9 @@ class ModelConfig:
     out_dropout: float = 0.1
     ff_mult: int = 4
     positional: bool = True
+    # Run same-shaped stacks as one grouped stack when the modalities share a length
+    # (aemt.models.grouped: the same result, faster). False runs every stack on its own.
+    grouped: bool = True
 
     def __post_init__(self) -> None:
         self.dims = {str(k): int(v) for k, v in dict(self.dims).items()}

@@ -9,7 +9,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from aemt.models.config import MODALITIES, ModelConfig
+from aemt.constants import MODALITIES
+from aemt.models.config import ModelConfig
 from aemt.models.layers import masked_mean
 
 

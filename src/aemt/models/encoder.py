@@ -12,9 +12,10 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from aemt.models.config import MODALITIES, ModelConfig
+from aemt.constants import MODALITIES
+from aemt.models.config import ModelConfig
+from aemt.models.dropout import Dropout
 from aemt.models.layers import (
-    Dropout,
     PositionalEncoding,
     TransformerStack,
     apply_conv,
@@ -29,10 +30,15 @@ class TransformerModalityEncoder(nn.Module):
         super().__init__()
         d = cfg.d_model
         self.conv = conv1d_same(cfg.dims[modality], d, cfg.kernels[modality])
-        self.pos = PositionalEncoding(d, cfg.lengths[modality], enabled=cfg.positional)
+        self.pos = PositionalEncoding(d=d, max_len=cfg.lengths[modality], enabled=cfg.positional)
         self.embed_drop = Dropout(cfg.embed_dropout)
         self.stack = TransformerStack(
-            d, cfg.n_heads, cfg.enc_layers, cfg.ff_mult, cfg.dropout, cfg.attn_dropout
+            d=d,
+            n_heads=cfg.n_heads,
+            n_layers=cfg.enc_layers,
+            ff_mult=cfg.ff_mult,
+            dropout=cfg.dropout,
+            attn_dropout=cfg.attn_dropout,
         )
 
     def embed(self, x: Tensor, mask: Tensor) -> Tensor:

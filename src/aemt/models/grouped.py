@@ -10,6 +10,9 @@ products over the group: a linear layer is one ``baddbmm`` [G, N, din] x [G, din
 
 The result equals running each stack alone (the same operations per group member; dropout masks are
 drawn for the whole group at once, so training-mode draws differ from the one-by-one order).
+
+The models use it behind one switch, `ModelConfig.grouped` (recorded in every checkpoint): `encode` and
+`fuse` are AE-MT's grouped encoder and fusion steps, `autoencode` the pretraining autoencoders'.
 """
 
 from __future__ import annotations
@@ -18,15 +21,33 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from aemt.constants import MODALITIES
+from aemt.models.config import ModelConfig
+from aemt.models.dropout import dropout
 from aemt.models.layers import (
     Attention,
     Block,
     DecoderBlock,
     KeyMask,
     TransformerStack,
+    apply_conv,
     attend,
-    dropout,
+    masked_mean,
 )
+
+# AE-MT's six cross-modal stacks as (target, source), ordered by target: members 2i and 2i + 1 are the
+# two sources of target i.
+PAIRS = [(t, s) for t in MODALITIES for s in MODALITIES if s != t]
+
+
+def cross_name(target: str, source: str) -> str:
+    """The name of the cross-modal stack Z_{source -> target} (target = query)."""
+    return f"{target}_from_{source}"
+
+
+def applies(cfg: ModelConfig, xs: dict[str, Tensor]) -> bool:
+    """The switch: grouped execution is on and every modality has the same sequence length."""
+    return cfg.grouped and len({x.shape[1] for x in xs.values()}) == 1
 
 
 def _stacked(modules: list[nn.Module], name: str) -> Tensor:
@@ -87,9 +108,9 @@ def block(blocks: list[Block], x: Tensor, src: Tensor | None, keys: KeyMask) -> 
     a = attention([blk.attn for blk in blocks], hq, hk, keys)  # [G, B, Lq, d]
     x = x + dropout(a, first.drop.p, first.training)
     hf = layer_norm(x.reshape(g, b * lq, d), [blk.ln_ff for blk in blocks])  # [G, B*Lq, d]
-    hf = torch.relu(linear(hf, [blk.ff[0] for blk in blocks]))  # [G, B*Lq, ff*d]
-    hf = dropout(hf, first.ff[2].p, first.training)
-    hf = linear(hf, [blk.ff[3] for blk in blocks]).view(g, b, lq, d)  # [G, B, Lq, d]
+    hf = torch.relu(linear(hf, [blk.ff.fc1 for blk in blocks]))  # [G, B*Lq, ff*d]
+    hf = dropout(hf, first.ff.drop.p, first.training)
+    hf = linear(hf, [blk.ff.fc2 for blk in blocks]).view(g, b, lq, d)  # [G, B, Lq, d]
     return x + dropout(hf, first.drop.p, first.training)
 
 
@@ -127,3 +148,59 @@ def run_stacks(
         x = block(list(layer_blocks), x, src, keys)
     out = layer_norm(x.reshape(g, b * lq, d), [s.norm for s in stacks])
     return out.view(g, b, lq, d)
+
+
+# ---- the models' grouped steps -------------------------------------------------------------------
+
+
+def encode(encoders: nn.ModuleDict, xs: dict[str, Tensor], masks: dict[str, Tensor]):
+    """AE-MT's H_m [B, L, d] per modality; Transformer encoder stacks run as one group of three."""
+    if not all(hasattr(encoders[m], "stack") for m in MODALITIES):  # LSTM encoders: one by one
+        return {m: encoders[m](xs[m], masks[m]) for m in MODALITIES}
+    f = torch.stack([encoders[m].features(xs[m], masks[m]) for m in MODALITIES])  # [3, B, L, d]
+    mk = torch.stack([masks[m] for m in MODALITIES])  # [3, B, L]
+    h = run_stacks([encoders[m].stack for m in MODALITIES], f, mk)  # [3, B, L, d]
+    h = h * mk.unsqueeze(-1).to(h.dtype)
+    return dict(zip(MODALITIES, h.unbind(0), strict=True))
+
+
+def fuse(
+    cross: nn.ModuleDict, fusion: nn.ModuleDict, h: dict[str, Tensor], masks: dict[str, Tensor]
+) -> Tensor:
+    """AE-MT's Z [B, 6d]: six cross-modal stacks as one group, then three fusion stacks as one."""
+    q = torch.stack([h[t] for t, _ in PAIRS])  # [6, B, L, d]
+    src = torch.stack([h[s] for _, s in PAIRS])  # [6, B, L, d]
+    keys = torch.stack([masks[s] for _, s in PAIRS])  # [6, B, L]
+    z = run_stacks([cross[cross_name(t, s)] for t, s in PAIRS], q, keys, src)  # [6, B, L, d]
+    _, b, length, d = z.shape
+    # members 2i, 2i+1 are Z_{j->i}, Z_{k->i} -> Z_i [3, B, L, 2d]
+    zt = z.view(3, 2, b, length, d).permute(0, 2, 3, 1, 4).reshape(3, b, length, 2 * d)
+    mt = torch.stack([masks[t] for t in MODALITIES])  # [3, B, L]
+    fused = run_stacks([fusion[t] for t in MODALITIES], zt, mt)  # [3, B, L, 2d]
+    reads = masked_mean(fused, mt)  # [3, B, 2d]
+    return torch.cat(reads.unbind(0), dim=-1)  # [B, 6d]
+
+
+def autoencode(
+    autoencoders: nn.ModuleDict, xs: dict[str, Tensor], masks: dict[str, Tensor]
+) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+    """The three Transformer autoencoders' (reconstruction [B, L, D_m], H_m [B, L, d]), encoders and
+    decoders each run as a group of three."""
+    aes = [autoencoders[m] for m in MODALITIES]
+    mk = torch.stack([masks[m] for m in MODALITIES])  # [3, B, L]
+    w = mk.unsqueeze(-1).to(xs["text"].dtype)  # [3, B, L, 1]
+    f = torch.stack(
+        [ae.encoder.features(xs[m], masks[m]) for m, ae in zip(MODALITIES, aes, strict=True)]
+    )
+    h = run_stacks([ae.encoder.stack for ae in aes], f, mk) * w  # [3, B, L, d]
+    g, b, length, d = h.shape
+    y = torch.stack([ae.start_queries(b, length) for ae in aes])  # [3, B, L, d]
+    keys = KeyMask(mk.reshape(g * b, length))
+    for layers in zip(*(ae.layers for ae in aes), strict=True):
+        y = decoder_block(list(layers), y, h, keys)
+    y = layer_norm(y.reshape(g, b * length, d), [ae.norm for ae in aes]).view(g, b, length, d)
+    y = y * w
+    recon = {
+        m: apply_conv(ae.out, y[i]) for i, (m, ae) in enumerate(zip(MODALITIES, aes, strict=True))
+    }
+    return recon, dict(zip(MODALITIES, h.unbind(0), strict=True))

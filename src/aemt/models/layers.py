@@ -5,8 +5,7 @@ Conventions: sequences are batch-first ``[B, L, d]``; masks are bool ``[B, L]`` 
 Attention uses a key padding mask (``F.scaled_dot_product_attention``, or explicit weights when attention
 dropout is on). A sample whose keys are all padding (e.g. a clip with no audio stream) attends to one dummy
 key and its attention output is then zeroed, so the block reduces to its residual path: no NaN, and the
-padded values never matter. Dropout on CPU uses a cheaper mask generator (it was the largest single cost
-of a training step on a 2-core CPU).
+padded values never matter. Dropout: :mod:`aemt.models.dropout`. Constructors are keyword-only.
 """
 
 from __future__ import annotations
@@ -16,6 +15,8 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from aemt.models.dropout import Dropout, keep_mask
 
 
 def masked_mean(x: Tensor, mask: Tensor) -> Tensor:
@@ -39,7 +40,7 @@ def sinusoid_table(length: int, d: int) -> Tensor:
 class PositionalEncoding(nn.Module):
     """Scale by sqrt(d) and add a sinusoidal table (MulT style); the table is a non-persistent buffer."""
 
-    def __init__(self, d: int, max_len: int, enabled: bool = True) -> None:
+    def __init__(self, *, d: int, max_len: int, enabled: bool = True) -> None:
         super().__init__()
         self.d = d
         self.scale = math.sqrt(d)
@@ -78,43 +79,6 @@ class KeyMask:
         self.gate = any_valid.to(torch.get_default_dtype())[:, None, None]  # [B, 1, 1]
 
 
-def _keep_mask(shape: torch.Size, p: float, device: torch.device) -> Tensor:
-    """Bool mask [shape], True with probability 1 - p (to within 2**-16), from 16-bit random lanes.
-
-    On CPU, ``F.dropout`` draws one Bernoulli variate per element; drawing 64 random bits and splitting
-    them into four 16-bit lanes is about 3x faster, and dropout was the largest single cost of a step.
-    """
-    n = math.prod(shape)
-    bits = torch.empty((n + 3) // 4, dtype=torch.int64, device=device).random_(-(2**63), None)
-    lanes = bits.view(torch.int16)[:n].view(shape)  # uniform over int16
-    return lanes >= (-32768 + round(p * 65536))
-
-
-def dropout(x: Tensor, p: float, training: bool) -> Tensor:
-    """Inverted dropout; a faster mask generator on CPU, ``F.dropout`` elsewhere."""
-    if not training or p == 0.0:
-        return x
-    if x.device.type != "cpu" or p >= 1.0:
-        return F.dropout(x, p, training=True)
-    return x * torch.mul(_keep_mask(x.shape, p, x.device), 1.0 / (1.0 - p)).to(x.dtype)
-
-
-class Dropout(nn.Module):
-    """``nn.Dropout`` with the fast CPU mask of :func:`dropout`."""
-
-    def __init__(self, p: float) -> None:
-        super().__init__()
-        if not 0.0 <= p <= 1.0:
-            raise ValueError(f"dropout probability must be in [0, 1]; got {p}")
-        self.p = p
-
-    def forward(self, x: Tensor) -> Tensor:
-        return dropout(x, self.p, self.training)
-
-    def extra_repr(self) -> str:
-        return f"p={self.p}"
-
-
 class Attention(nn.Module):
     """Multi-head attention (self or cross) with a key padding mask.
 
@@ -122,7 +86,7 @@ class Attention(nn.Module):
     weights are computed explicitly so that the fast dropout mask can be used.
     """
 
-    def __init__(self, d: int, n_heads: int, attn_dropout: float, cross: bool) -> None:
+    def __init__(self, *, d: int, n_heads: int, attn_dropout: float, cross: bool) -> None:
         super().__init__()
         if d % n_heads:
             raise ValueError(f"attention width {d} is not a multiple of n_heads {n_heads}")
@@ -175,9 +139,22 @@ def attend(q: Tensor, k: Tensor, v: Tensor, keys: KeyMask, p: float, training: b
     if weights.device.type != "cpu" or p >= 1.0:
         o = torch.bmm(F.dropout(weights, p, training=True), v3)
     else:  # fast mask; the 1/(1-p) of inverted dropout is applied to the smaller output
-        keep = _keep_mask(weights.shape, p, weights.device).to(weights.dtype)
+        keep = keep_mask(weights.shape, p, weights.device).to(weights.dtype)
         o = torch.bmm(weights * keep, v3) * (1.0 / (1.0 - p))
     return o.view(n, h, lq, dh)  # [N, h, Lq, dh]
+
+
+class FeedForward(nn.Module):
+    """Position-wise MLP of a transformer layer: fc1 (d -> ff_mult * d), ReLU, dropout, fc2 (-> d)."""
+
+    def __init__(self, *, d: int, ff_mult: int, dropout: float) -> None:
+        super().__init__()
+        self.fc1 = nn.Linear(d, ff_mult * d)
+        self.drop = Dropout(dropout)
+        self.fc2 = nn.Linear(ff_mult * d, d)
+
+    def forward(self, x: Tensor) -> Tensor:  # x [..., d]
+        return self.fc2(self.drop(torch.relu(self.fc1(x))))
 
 
 class Block(nn.Module):
@@ -185,6 +162,7 @@ class Block(nn.Module):
 
     def __init__(
         self,
+        *,
         d: int,
         n_heads: int,
         ff_mult: int,
@@ -195,14 +173,9 @@ class Block(nn.Module):
         super().__init__()
         self.ln_q = nn.LayerNorm(d)
         self.ln_kv = nn.LayerNorm(d) if cross else None
-        self.attn = Attention(d, n_heads, attn_dropout, cross)
+        self.attn = Attention(d=d, n_heads=n_heads, attn_dropout=attn_dropout, cross=cross)
         self.ln_ff = nn.LayerNorm(d)
-        self.ff = nn.Sequential(
-            nn.Linear(d, ff_mult * d),
-            nn.ReLU(),
-            Dropout(dropout),
-            nn.Linear(ff_mult * d, d),
-        )
+        self.ff = FeedForward(d=d, ff_mult=ff_mult, dropout=dropout)
         self.drop = Dropout(dropout)
 
     def forward(self, x: Tensor, src: Tensor | None, keys: KeyMask) -> Tensor:
@@ -218,6 +191,7 @@ class TransformerStack(nn.Module):
 
     def __init__(
         self,
+        *,
         d: int,
         n_heads: int,
         n_layers: int,
@@ -229,7 +203,15 @@ class TransformerStack(nn.Module):
         super().__init__()
         self.cross = cross
         self.layers = nn.ModuleList(
-            Block(d, n_heads, ff_mult, dropout, attn_dropout, cross) for _ in range(n_layers)
+            Block(
+                d=d,
+                n_heads=n_heads,
+                ff_mult=ff_mult,
+                dropout=dropout,
+                attn_dropout=attn_dropout,
+                cross=cross,
+            )
+            for _ in range(n_layers)
         )
         self.norm = nn.LayerNorm(d)
 
@@ -247,13 +229,20 @@ class DecoderBlock(nn.Module):
     """Pre-LN transformer decoder layer: cross-attention to the memory, then self-attention and FFN."""
 
     def __init__(
-        self, d: int, n_heads: int, ff_mult: int, dropout: float, attn_dropout: float
+        self, *, d: int, n_heads: int, ff_mult: int, dropout: float, attn_dropout: float
     ) -> None:
         super().__init__()
-        self.self_block = Block(d, n_heads, ff_mult, dropout, attn_dropout, cross=False)
+        self.self_block = Block(
+            d=d,
+            n_heads=n_heads,
+            ff_mult=ff_mult,
+            dropout=dropout,
+            attn_dropout=attn_dropout,
+            cross=False,
+        )
         self.ln_q = nn.LayerNorm(d)
         self.ln_mem = nn.LayerNorm(d)
-        self.cross = Attention(d, n_heads, attn_dropout, cross=True)
+        self.cross = Attention(d=d, n_heads=n_heads, attn_dropout=attn_dropout, cross=True)
         self.drop = Dropout(dropout)
 
     def forward(self, y: Tensor, self_keys: KeyMask, memory: Tensor, mem_keys: KeyMask) -> Tensor:
@@ -285,6 +274,14 @@ def trim_padding(x: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
     return x[:, :keep], mask[:, :keep]
 
 
+def trim_each(
+    xs: dict[str, Tensor], masks: dict[str, Tensor]
+) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+    """:func:`trim_padding` of every modality on its own (exact)."""
+    trimmed = {m: trim_padding(xs[m], masks[m]) for m in xs}
+    return {m: t[0] for m, t in trimmed.items()}, {m: t[1] for m, t in trimmed.items()}
+
+
 def trim_common(
     xs: dict[str, Tensor], masks: dict[str, Tensor]
 ) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
@@ -295,3 +292,17 @@ def trim_common(
     valid = torch.stack([m.any(dim=0) for m in masks.values()]).any(dim=0).nonzero()  # [n, 1]
     keep = int(valid.max()) + 1 if valid.numel() else 1
     return {k: x[:, :keep] for k, x in xs.items()}, {k: m[:, :keep] for k, m in masks.items()}
+
+
+# Checkpoints written before the feed-forward layers had names stored them as `ff.0` / `ff.3`.
+_RENAMED = (("ff.0.", "ff.fc1."), ("ff.3.", "ff.fc2."))
+
+
+def upgrade_state_dict(state: dict[str, Tensor]) -> dict[str, Tensor]:
+    """A state dict with the parameter names of this version (older checkpoints load unchanged)."""
+    out = {}
+    for key, value in state.items():
+        for old, new in _RENAMED:
+            key = key.replace(f".{old}", f".{new}")
+        out[key] = value
+    return out

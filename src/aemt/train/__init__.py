@@ -1,6 +1,3 @@
-"""Training loops: autoencoder pretraining (`pretrain.run_pretrain`) and AE-MT fine-tuning
-(`finetune.run_finetune`), with shared plumbing in `common` and data loading / normalisation in `data`.
-
-Submodules are imported explicitly (`from aemt.train.finetune import run_finetune`) so that importing
-`aemt.train` stays cheap.
-"""
+"""Stages 4-5, training (rules and commands `pretrain`, `finetune`): aligned `splits` in memory and
+their normaliser, the `losses`, the `runtime` (device, seeds, optimiser), self-describing `checkpoint`s,
+the shared epoch `loop`, and the two jobs `pretrain` and `finetune`."""

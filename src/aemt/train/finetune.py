@@ -26,14 +26,35 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
+from aemt.constants import (
+    FINETUNE_HISTORY,
+    METRIC_KEYS,
+    MODALITIES,
+    PREDICTION_COLUMNS,
+    SCALES,
+)
 from aemt.errors import UserError
+from aemt.evaluate.metrics import evaluate
 from aemt.io import config_hash, save_csv, save_json, sha256_file
-from aemt.losses import CONTRASTIVE_FORMS, contrastive_loss, polarity
-from aemt.metrics import METRIC_KEYS, SCALES, evaluate
 from aemt.models.aemt import AEMT
-from aemt.models.config import MODALITIES, ModelConfig
-from aemt.train import common
-from aemt.train.data import (
+from aemt.models.config import ModelConfig
+from aemt.train.checkpoint import finish, header, load_checkpoint
+from aemt.train.loop import LoopSpec, fit
+from aemt.train.losses import CONTRASTIVE_FORMS, contrastive_loss, polarity
+from aemt.train.runtime import (
+    Runtime,
+    build_optimizer,
+    build_scheduler,
+    check_patience,
+    config_from_dict,
+    epoch_generator,
+    log,
+    optimizer_step,
+    progress,
+    seed_everything,
+    setup_runtime,
+)
+from aemt.train.splits import (
     Normaliser,
     Tensors,
     batch_indices,
@@ -46,16 +67,6 @@ from aemt.train.data import (
     to_tensors,
 )
 
-HISTORY_COLUMNS = [
-    "epoch",
-    "lr",
-    "train_loss",
-    "train_senti",
-    "train_con",
-    "valid_loss",
-    "valid_mae",
-    "seconds",
-]
 # Model fields that shape the encoders: taken from the pretraining checkpoint.
 ENCODER_FIELDS = ("encoder", "d_model", "n_heads", "kernels", "enc_layers", "ff_mult", "positional")
 
@@ -89,7 +100,7 @@ class FinetuneConfig:
             raise UserError("train: need 0 <= input_dropout < 1, lambda2 >= 0, tau > 0")
         if self.epochs < 1 or self.batch_size < 1:
             raise UserError("train.epochs and train.batch_size must be >= 1")
-        common.check_patience(self.lr_patience, self.early_stop)
+        check_patience(self.lr_patience, self.early_stop)
 
 
 def finetune_losses(
@@ -98,7 +109,7 @@ def finetune_losses(
     masks: dict[str, torch.Tensor],
     labels: torch.Tensor,
     cfg: FinetuneConfig,
-    runtime: common.Runtime,
+    runtime: Runtime,
 ) -> dict[str, torch.Tensor]:
     """loss / senti / con for one batch; labels [B, 4] (M, T, A, V)."""
     y = labels[:, 0]  # [B]
@@ -125,7 +136,7 @@ def finetune_losses(
     return {"loss": senti, "senti": senti, "con": torch.zeros((), device=senti.device)}
 
 
-def predict(model: AEMT, data: Tensors, runtime: common.Runtime, batch_size: int) -> np.ndarray:
+def predict(model: AEMT, data: Tensors, runtime: Runtime, batch_size: int) -> np.ndarray:
     """Predictions [N] for a whole split, in its row order (eval mode, no grad)."""
     model.eval()
     outs = []
@@ -157,10 +168,10 @@ def run_finetune(
         raise UserError(f"hparams: unknown section(s) {unknown}; expected 'model' and 'train'")
     if scale not in SCALES:
         raise UserError(f"--scale must be one of {SCALES}; got {scale!r}")
-    cfg = common.config_from_dict(FinetuneConfig, hparams.get("train"), "train")
+    cfg = config_from_dict(FinetuneConfig, hparams.get("train"), "train")
     out = Path(out_dir)
-    common.seed_everything(seed)
-    runtime = common.setup_runtime(threads, device)
+    seed_everything(seed)
+    runtime = setup_runtime(threads, device)
 
     train, valid, test = (load_split(aligned_dir, s) for s in ("train", "valid", "test"))
     for split in (train, valid, test):
@@ -178,7 +189,7 @@ def run_finetune(
     model_hp = dict(hparams.get("model") or {})
     ckpt = None
     if pretrained is not None:
-        ckpt = common.load_checkpoint(pretrained)
+        ckpt = load_checkpoint(pretrained)
         _check_pretrained(Path(pretrained), ckpt, info)
         model_hp = _merge_encoder_fields(model_hp, ckpt["model_config"])
         normaliser = Normaliser.from_dict(ckpt["normaliser"])
@@ -195,19 +206,19 @@ def run_finetune(
             loaded = model.load_pretrained_encoders(ckpt["state_dict"])
         except ValueError as err:
             raise UserError(f"{pretrained}: {err}") from err
-        common.log(f"finetune: loaded {len(loaded)} pretrained encoder tensors from {pretrained}")
-    optimizer = common.build_optimizer(model, cfg.lr, cfg.weight_decay)
-    scheduler = common.build_scheduler(optimizer, cfg.lr_factor, cfg.lr_patience)
+        log(f"finetune: loaded {len(loaded)} pretrained encoder tensors from {pretrained}")
+    optimizer = build_optimizer(model, cfg.lr, cfg.weight_decay)
+    scheduler = build_scheduler(optimizer, cfg.lr_factor, cfg.lr_patience)
     train_config = {**asdict(cfg), "seed": int(seed), "variant": variant, "scale": scale}
-    head = common.header("finetune", model_cfg.to_dict(), train_config, info, normaliser.to_dict())
+    head = header("finetune", model_cfg.to_dict(), train_config, info, normaliser.to_dict())
     head["pretrained"] = None if pretrained is None else str(pretrained)
     monitor = "valid_mae" if cfg.select == "mae" else "valid_loss"
-    spec = common.LoopSpec(
+    spec = LoopSpec(
         out_dir=out,
         epochs=cfg.epochs,
         early_stop=cfg.early_stop,
         monitor=monitor,
-        columns=HISTORY_COLUMNS,
+        columns=list(FINETUNE_HISTORY),
         header=head,
         config_hash=config_hash(
             {
@@ -218,23 +229,23 @@ def run_finetune(
             }
         ),
     )
-    common.log(
+    log(
         f"finetune {variant} seed {seed}: {len(tr)} train / {len(va)} valid / {len(te)} test clips "
         f"on {runtime.describe()}"
     )
 
     def train_epoch(epoch: int) -> dict[str, float]:
         model.train()
-        shuffle = common.epoch_generator(seed, epoch, 0)
+        shuffle = epoch_generator(seed, epoch, 0)
         totals = torch.zeros(3, device=runtime.device)
-        for idx in common.progress(
+        for idx in progress(
             batch_indices(len(tr), cfg.batch_size, shuffle), f"finetune {epoch}/{cfg.epochs}"
         ):
             bx, bm = gather(tr.xs, tr.masks, idx, runtime.device)
             parts = finetune_losses(
                 model, bx, bm, tr.labels[idx.to(tr.labels.device)], cfg, runtime
             )
-            common.optimizer_step(parts["loss"], model, optimizer, runtime, cfg.clip)
+            optimizer_step(parts["loss"], model, optimizer, runtime, cfg.clip)
             totals += torch.stack(
                 [parts[k].detach().float() for k in ("loss", "senti", "con")]
             ) * len(idx)
@@ -249,7 +260,7 @@ def run_finetune(
             "valid_mae": float(np.mean(np.abs(pred - y))),
         }
 
-    result = common.fit(
+    result = fit(
         spec, model, optimizer, scheduler, runtime, train_epoch, evaluate_valid, on_epoch_end
     )
     model.load_state_dict(result.best_state)
@@ -274,10 +285,12 @@ def run_finetune(
     }
     save_csv(
         out / "predictions.csv",
-        pd.DataFrame({"key": test.keys, "label": test_labels, "pred": test_pred}),
+        pd.DataFrame(
+            dict(zip(PREDICTION_COLUMNS, (test.keys, test_labels, test_pred), strict=True))
+        ),
     )
     save_json(out / "metrics.json", metrics)
-    common.finish(
+    finish(
         out,
         {
             **head,
@@ -286,7 +299,7 @@ def run_finetune(
             "best": {"value": result.best_value, "epoch": result.best_epoch},
         },
     )
-    common.log(
+    log(
         f"finetune {variant} seed {seed}: best epoch {result.best_epoch}, test "
         + " ".join(f"{k} {v:.4f}" for k, v in metrics.items() if k in METRIC_KEYS[scale])
     )
@@ -321,8 +334,6 @@ def _merge_encoder_fields(model_hp: dict, theirs: dict) -> dict:
     merged = dict(model_hp)
     for key in ENCODER_FIELDS:
         if key in model_hp and model_hp[key] != theirs[key]:
-            common.log(
-                f"finetune: model.{key} = {theirs[key]!r} taken from the pretrained checkpoint"
-            )
+            log(f"finetune: model.{key} = {theirs[key]!r} taken from the pretrained checkpoint")
         merged[key] = theirs[key]
     return merged

@@ -23,14 +23,29 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from aemt.constants import MODALITIES, PRETRAIN_HISTORY
 from aemt.errors import UserError
 from aemt.io import config_hash
-from aemt.losses import masked_mse, tamper_batch
 from aemt.models.autoencoder import MultimodalAutoencoder
-from aemt.models.config import MODALITIES, ModelConfig
+from aemt.models.config import ModelConfig
 from aemt.models.consistency import ConsistencyClassifier
-from aemt.train import common
-from aemt.train.data import (
+from aemt.train.checkpoint import cpu_state, finish, header
+from aemt.train.loop import LoopSpec, fit
+from aemt.train.losses import masked_mse, tamper_batch
+from aemt.train.runtime import (
+    Runtime,
+    build_optimizer,
+    build_scheduler,
+    check_patience,
+    config_from_dict,
+    epoch_generator,
+    log,
+    optimizer_step,
+    progress,
+    seed_everything,
+    setup_runtime,
+)
+from aemt.train.splits import (
     Normaliser,
     SplitData,
     batch_indices,
@@ -42,19 +57,6 @@ from aemt.train.data import (
     model_config_for,
     to_tensors,
 )
-
-HISTORY_COLUMNS = [
-    "epoch",
-    "lr",
-    "train_loss",
-    "train_recon",
-    "train_consistency",
-    "valid_loss",
-    "valid_recon",
-    "valid_consistency",
-    "valid_consistency_acc",
-    "seconds",
-]
 
 
 @dataclass
@@ -82,7 +84,7 @@ class PretrainConfig:
             raise UserError("train.lambda1 must be >= 0 and train.p_tamper in [0, 1]")
         if self.epochs < 1 or self.batch_size < 1:
             raise UserError("train.epochs and train.batch_size must be >= 1")
-        common.check_patience(self.lr_patience, self.early_stop)
+        check_patience(self.lr_patience, self.early_stop)
 
 
 class PretrainModel(nn.Module):
@@ -100,7 +102,7 @@ def pretrain_losses(
     masks: dict[str, torch.Tensor],
     cfg: PretrainConfig,
     generator: torch.Generator,
-    runtime: common.Runtime,
+    runtime: Runtime,
 ) -> dict[str, torch.Tensor]:
     """loss / recon / consistency / correct (number of right MCD calls) for one batch."""
     use_mcd = model.consistency is not None and cfg.lambda1 > 0
@@ -134,10 +136,10 @@ def run_pretrain(
     unknown = sorted(set(hparams) - {"model", "train"})
     if unknown:
         raise UserError(f"hparams: unknown section(s) {unknown}; expected 'model' and 'train'")
-    cfg = common.config_from_dict(PretrainConfig, hparams.get("train"), "train")
+    cfg = config_from_dict(PretrainConfig, hparams.get("train"), "train")
     out = Path(out_dir)
-    common.seed_everything(cfg.seed)
-    runtime = common.setup_runtime(threads, device)
+    seed_everything(cfg.seed)
+    runtime = setup_runtime(threads, device)
 
     train = load_split(aligned_dir, "train")
     info = load_info(aligned_dir, "train")
@@ -156,57 +158,55 @@ def run_pretrain(
     va = to_tensors(hold, normaliser, runtime.device)
 
     model = PretrainModel(model_cfg, with_consistency=cfg.lambda1 > 0).to(runtime.device)
-    optimizer = common.build_optimizer(model, cfg.lr, cfg.weight_decay)
-    scheduler = common.build_scheduler(optimizer, cfg.lr_factor, cfg.lr_patience)
-    head = common.header("pretrain", model_cfg.to_dict(), asdict(cfg), info, normaliser.to_dict())
+    optimizer = build_optimizer(model, cfg.lr, cfg.weight_decay)
+    scheduler = build_scheduler(optimizer, cfg.lr_factor, cfg.lr_patience)
+    head = header("pretrain", model_cfg.to_dict(), asdict(cfg), info, normaliser.to_dict())
     fingerprint = data_fingerprint(aligned_dir, ["train", "unlabeled"])
-    spec = common.LoopSpec(
+    spec = LoopSpec(
         out_dir=out,
         epochs=cfg.epochs,
         early_stop=cfg.early_stop,
         monitor="valid_loss",
-        columns=HISTORY_COLUMNS,
+        columns=list(PRETRAIN_HISTORY),
         header=head,
         config_hash=config_hash({**head, "data": fingerprint, "device": runtime.device.type}),
     )
-    common.log(
+    log(
         f"pretrain: {len(fit_rows)} clips ({len(train)} train + {n_pool - len(train)} unlabeled, "
         f"minus {len(hold)} held out) on {runtime.describe()}"
     )
 
     def train_epoch(epoch: int) -> dict[str, float]:
         model.train()
-        shuffle = common.epoch_generator(cfg.seed, epoch, 0)
-        tamper = common.epoch_generator(cfg.seed, epoch, 1)
+        shuffle = epoch_generator(cfg.seed, epoch, 0)
+        tamper = epoch_generator(cfg.seed, epoch, 1)
         batches = batch_indices(len(fit_rows), cfg.batch_size, shuffle)
         sums = _Sums()
-        for idx in common.progress(batches, f"pretrain {epoch}/{cfg.epochs}"):
+        for idx in progress(batches, f"pretrain {epoch}/{cfg.epochs}"):
             bx, bm = gather(tr.xs, tr.masks, idx, runtime.device)
             parts = pretrain_losses(model, bx, bm, cfg, tamper, runtime)
-            common.optimizer_step(parts["loss"], model, optimizer, runtime, cfg.clip)
+            optimizer_step(parts["loss"], model, optimizer, runtime, cfg.clip)
             sums.add(parts, len(idx))
         return sums.row("train", with_acc=False)
 
     def evaluate(epoch: int) -> dict[str, float]:
         return evaluate_pretrain(model, va, cfg, runtime)
 
-    result = common.fit(
-        spec, model, optimizer, scheduler, runtime, train_epoch, evaluate, on_epoch_end
-    )
+    result = fit(spec, model, optimizer, scheduler, runtime, train_epoch, evaluate, on_epoch_end)
     model.load_state_dict(result.best_state)
-    consistency = None if model.consistency is None else common.cpu_state(model.consistency)
-    path = common.finish(
+    consistency = None if model.consistency is None else cpu_state(model.consistency)
+    path = finish(
         out,
         {
             **head,
-            "state_dict": common.cpu_state(model.autoencoder),
+            "state_dict": cpu_state(model.autoencoder),
             "consistency_state_dict": consistency,
             **result.final,
             "best": {"value": result.best_value, "epoch": result.best_epoch},
             "data": {"n_fit": len(fit_rows), "n_holdout": len(hold), "n_train": len(train)},
         },
     )
-    common.log(f"pretrain: best holdout loss {result.best_value:.4f} at epoch {result.best_epoch}")
+    log(f"pretrain: best holdout loss {result.best_value:.4f} at epoch {result.best_epoch}")
     return {
         "model": str(path),
         "best_epoch": result.best_epoch,
@@ -216,11 +216,11 @@ def run_pretrain(
 
 
 def evaluate_pretrain(
-    model: PretrainModel, data: Any, cfg: PretrainConfig, runtime: common.Runtime
+    model: PretrainModel, data: Any, cfg: PretrainConfig, runtime: Runtime
 ) -> dict[str, float]:
     """Holdout losses; the tampering is the same every epoch (fixed generator) so epochs compare."""
     model.eval()
-    tamper = common.epoch_generator(cfg.seed, 0, 2)
+    tamper = epoch_generator(cfg.seed, 0, 2)
     sums = _Sums()
     with torch.inference_mode():
         for idx in batch_indices(len(data), cfg.batch_size):

@@ -1,7 +1,8 @@
-"""Dataset input: video probing and the clip manifest (label files: :mod:`aemt.labels`, re-exported).
+"""The `manifest` stage: probe every video and write one row per clip (`results/<ds>/manifest.csv`).
 
-`probe_video` checks a clip cheaply with PyAV. `build_manifest` / `write_manifest` produce
-`results/<ds>/manifest.csv` (docs/contracts.md, "Manifest"); `read_manifest` reads it back.
+`probe_video` checks a clip cheaply with PyAV. `build_manifest` / `write_manifest` validate the label files
+(:mod:`aemt.dataset.labels`), probe the videos and write the manifest (docs/contracts.md, "Manifest");
+Later stages read it back with :mod:`aemt.dataset.clips`.
 """
 
 from __future__ import annotations
@@ -16,36 +17,16 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from aemt import __version__
+from aemt.constants import EXCLUDED, MANIFEST_COLUMNS, SPLITS, UNLABELED
+from aemt.dataset.clips import join_flags, split_flags
+from aemt.dataset.labels import read_labels, read_unlabeled
 from aemt.errors import UserError
 from aemt.io import save_csv, save_json, sha256_file
-from aemt.labels import (  # noqa: F401  (re-exported: aemt.data is the dataset-input API)
-    LABEL_COLUMNS,
-    LABEL_VALUES,
-    REQUIRED_LABEL_COLUMNS,
-    REQUIRED_UNLABELED_COLUMNS,
-    SCALES,
-    SPLITS,
-    UNIMODAL,
-    UNLABELED,
-    count_clips,
-    read_csv_rows,
-    read_labels,
-    read_unlabeled,
-    require_columns,
-)
 
 if TYPE_CHECKING:  # imported where used: readers of the manifest need not pay pandas' start-up
     import pandas as pd
 
-MODALITIES = ("text", "audio", "vision")
-FEATURE_DIR = {"text": "text", "audio": "audio", "vision": "visual"}
-EXCLUDED = frozenset({"missing_video", "empty_video", "unreadable_video"})
-FLAG_ORDER = tuple("missing_video empty_video unreadable_video no_audio no_face empty_text".split())
 DEFAULT_VIDEO_PATTERN = "Raw/{video_id}/{clip_id}.mp4"
-MANIFEST_COLUMNS = (
-    *("key", "video_id", "clip_id", "split", "shard", "video", "duration", "text"),
-    *(*LABEL_VALUES, "annotation", "status", "reason"),
-)
 
 
 def probe_video(path: str | Path) -> tuple[float, list[str], str]:
@@ -109,16 +90,6 @@ def _check_pattern(pattern: str) -> None:
             f"video pattern {pattern!r}: use the placeholders {{video_id}} and/or {{clip_id}} only "
             f'(e.g. "{DEFAULT_VIDEO_PATTERN}").'
         )
-
-
-def join_flags(flags: list[str] | set[str]) -> str:
-    """`;`-joined flags in canonical order, or `ok`."""
-    ordered = [f for f in FLAG_ORDER if f in flags] + sorted(set(flags) - set(FLAG_ORDER))
-    return ";".join(ordered) or "ok"
-
-
-def split_flags(status: str) -> set[str]:
-    return {f for f in str(status).split(";") if f and f != "ok"}
 
 
 def build_manifest(
@@ -218,22 +189,4 @@ def write_manifest(
     for split in SPLITS:
         if splits[split] == 0:
             print(f"  warning: split {split!r} has no clips.", file=sys.stderr)
-    return manifest
-
-
-def read_manifest(path: str | Path) -> pd.DataFrame:
-    """Read manifest.csv: ids/text as strings (leading zeros kept), labels float (NaN = none)."""
-    import pandas as pd
-
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"{path}: manifest not found; run `aemt manifest` (or its Snakemake rule).")
-    manifest = pd.read_csv(path, dtype=str, keep_default_na=False)
-    missing = [c for c in MANIFEST_COLUMNS if c not in manifest.columns]
-    if missing:
-        raise UserError(f"{path}: missing column(s) {', '.join(missing)}; rerun `aemt manifest`.")
-    for col in LABEL_VALUES:
-        manifest[col] = pd.to_numeric(manifest[col].replace("", math.nan))
-    manifest["duration"] = pd.to_numeric(manifest["duration"].replace("", "0"))
-    manifest["shard"] = manifest["shard"].astype(int)
     return manifest

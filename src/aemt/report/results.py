@@ -1,7 +1,7 @@
 """HTML report, results part: metrics and ablation tables (HTML), variant bar chart, best-variant plots.
 
-Reads `<dataset_dir>/finetune/<variant>/<seed>/{metrics.json, predictions.csv}` (contract of `aemt finetune`)
-and writes, under an output folder (`results/<ds>/report/` in the workflow):
+Reads the runs' `finetune/<variant>/<seed>/{metrics.json, predictions.csv}` (contract of `aemt finetune`),
+named explicitly, and writes under an output folder (`results/<ds>/report/` in the workflow):
 
 - `metrics.html`: mean ± std per variant and per-seed test metrics (x100), validation MAE, the conventions;
 - `ablation.html`: the paper-style ablation table (+ "predict the train mean" baseline row);
@@ -13,7 +13,6 @@ and writes, under an output folder (`results/<ds>/report/` in the workflow):
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,29 +21,22 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from aemt.aggregate import (
-    BASELINE_LABEL,
-    VARIANT_LABELS,
-    collect,
-    convention_note,
-    fmt100,
-    summarise,
-    train_mean_baseline,
-)
+from aemt.constants import LOWER_IS_BETTER, METRIC_KEYS
 from aemt.errors import UserError
-from aemt.io import load_json, save_text
-from aemt.metrics import LOWER_IS_BETTER, METRIC_KEYS, SIMS_EDGES, sims_classes
-from aemt.report_common import (
-    frame_to_html,
-    html_page,
-    metric_header,
-    notes_html,
-    pyplot,
-    save_figure,
+from aemt.evaluate.metrics import SIMS_EDGES, sims_classes
+from aemt.evaluate.summary import collect, summarise, train_mean_baseline, with_validation
+from aemt.io import save_text
+from aemt.report.html import frame_to_html, html_page, notes_html, pyplot, save_figure
+from aemt.report.tables import (
+    BASELINE_LABEL,
+    BEST_MARK,
+    ablation_table,
+    baseline_note,
+    convention_note,
+    mean_std_table,
+    per_seed_table,
     variant_label,
 )
-
-BEST_MARK = "★"
 
 
 @dataclass(frozen=True)
@@ -58,27 +50,12 @@ class ResultsOutputs:
     best_reason: str
 
 
-def _pm(mean: float, std: float) -> str:
-    return "n/a" if not math.isfinite(mean) else f"{fmt100(mean)} ± {fmt100(std)}"
-
-
 # ----------------------------------------------------------------------------- reading runs
 
 
-def read_runs(
-    dataset_dir: str | os.PathLike, variants: Sequence[str], seeds: Sequence[int | str], scale: str
-) -> pd.DataFrame:
-    """Per-seed test metrics (`aggregate.collect`) plus `valid_<metric>` columns from `metrics.json["valid"]`.
-
-    A run without a `valid` dict gets NaN validation columns.
-    """
-    runs = collect(dataset_dir, variants, seeds, scale)
-    valid_rows = []
-    for variant, seed in zip(runs["variant"], runs["seed"], strict=True):
-        data = load_json(Path(dataset_dir) / "finetune" / variant / str(seed) / "metrics.json")
-        valid = data.get("valid") if isinstance(data.get("valid"), dict) else {}
-        valid_rows.append({f"valid_{k}": float(valid.get(k, np.nan)) for k in METRIC_KEYS[scale]})
-    return pd.concat([runs, pd.DataFrame(valid_rows, index=runs.index)], axis=1)
+def read_runs(metrics: Sequence[str | os.PathLike], scale: str) -> pd.DataFrame:
+    """Per-seed test metrics of the given metrics.json files, plus their `valid_<metric>` columns."""
+    return with_validation(collect(metrics, scale), metrics, scale)
 
 
 def select_best(runs: pd.DataFrame) -> tuple[str, str]:
@@ -97,84 +74,27 @@ def select_best(runs: pd.DataFrame) -> tuple[str, str]:
     return best, f"no validation metrics recorded; showing {best} (the main variant)"
 
 
-def read_predictions(
-    dataset_dir: str | os.PathLike, variant: str, seeds: Sequence[int | str]
-) -> pd.DataFrame:
-    """Test predictions of one variant, all seeds stacked: columns key, label, pred, seed."""
+def read_predictions(metrics: Sequence[str | os.PathLike], variant: str) -> pd.DataFrame:
+    """Test predictions of one variant (the predictions.csv beside its metrics.json files), all seeds
+    stacked: columns key, label, pred, seed."""
     frames = []
-    for seed in seeds:
-        path = Path(dataset_dir) / "finetune" / variant / str(seed) / "predictions.csv"
-        if not path.is_file():
+    for path in (Path(m) for m in metrics):
+        if path.parent.parent.name != variant:
+            continue
+        pred_path = path.with_name("predictions.csv")
+        if not pred_path.is_file():
             raise UserError(
-                f"missing {path}: fine-tuning of {variant!r} seed {seed} has not run; build it with "
-                f"`snakemake --cores 1 {path}`"
+                f"missing {pred_path}: fine-tuning of {variant!r} seed {path.parent.name} has not "
+                f"run; build it with `snakemake --cores 1 {pred_path}`"
             )
-        frame = pd.read_csv(path, dtype={"key": str})
+        frame = pd.read_csv(pred_path, dtype={"key": str})
         missing = {"key", "label", "pred"} - set(frame.columns)
         if missing:
-            raise UserError(f"{path} lacks column(s) {', '.join(sorted(missing))}; rerun finetune")
-        frames.append(frame.assign(seed=int(seed)))
+            raise UserError(
+                f"{pred_path} lacks column(s) {', '.join(sorted(missing))}; rerun finetune"
+            )
+        frames.append(frame.assign(seed=int(path.parent.name)))
     return pd.concat(frames, ignore_index=True)
-
-
-# ----------------------------------------------------------------------------- tables
-
-
-def metrics_tables(runs: pd.DataFrame, scale: str, best: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(mean ± std table, per-seed table) as display strings, values x100."""
-    keys = METRIC_KEYS[scale]
-    stats = summarise(runs, scale)
-    valid = runs.groupby("variant", sort=False)["valid_MAE"]
-    rows = []
-    for variant in pd.unique(stats["variant"]):
-        part = stats[stats["variant"] == variant].set_index("stat")
-        mean, std = part.loc["mean"], part.loc["std"]
-        rows.append(
-            {
-                "Variant": variant + (f" {BEST_MARK}" if variant == best else ""),
-                "Model": variant_label(variant),
-                "Seeds": int(mean["n_seeds"]),
-                **{metric_header(k): _pm(float(mean[k]), float(std[k])) for k in keys},
-                "Valid MAE ↓ (selection)": _pm(
-                    float(valid.mean()[variant]), float(valid.std(ddof=0)[variant])
-                ),
-            }
-        )
-    per_seed = pd.DataFrame(
-        {
-            "Variant": runs["variant"],
-            "Seed": runs["seed"].astype(int),
-            **{metric_header(k): [fmt100(float(v)) for v in runs[k]] for k in keys},
-            "Valid MAE ↓": [fmt100(float(v)) for v in runs["valid_MAE"]],
-            **{
-                name: runs[col].astype("Int64") if col in runs else pd.NA
-                for name, col in (("Best epoch", "best_epoch"), ("Epochs run", "epochs_run"))
-            },
-        }
-    )
-    return pd.DataFrame(rows), per_seed
-
-
-def ablation_table(
-    runs: pd.DataFrame, scale: str, baseline: dict[str, float] | None
-) -> pd.DataFrame:
-    """Paper-style ablation rows (AE-MT, w/o CL, ...; other variants after; baseline last), x100."""
-    keys = METRIC_KEYS[scale]
-    stats = summarise(runs, scale)
-    present = list(pd.unique(stats["variant"]))
-    order = [v for v in VARIANT_LABELS if v in present] + [
-        v for v in present if v not in VARIANT_LABELS
-    ]
-    rows = []
-    for variant in order:
-        part = stats[stats["variant"] == variant].set_index("stat")
-        cells = {metric_header(k): _pm(part.at["mean", k], part.at["std", k]) for k in keys}
-        rows.append({"Model": variant_label(variant), **cells})
-    if baseline is not None:
-        rows.append(
-            {"Model": BASELINE_LABEL, **{metric_header(k): fmt100(baseline[k]) for k in keys}}
-        )
-    return pd.DataFrame(rows)
 
 
 # ----------------------------------------------------------------------------- figures
@@ -311,20 +231,26 @@ def plot_confusion(preds: pd.DataFrame, scale: str, title: str, out: Path) -> Pa
 
 
 def write_results(
-    dataset_dir: str | os.PathLike,
-    variants: Sequence[str],
-    seeds: Sequence[int | str],
+    metrics: Sequence[str | os.PathLike],
     scale: str,
     out_dir: str | os.PathLike,
-    baseline: bool = True,
+    *,
+    train_meta: str | os.PathLike | None = None,
+    test_meta: str | os.PathLike | None = None,
+    dataset: str = "",
 ) -> ResultsOutputs:
-    """Write metrics.html, ablation.html, variants.png, best_scatter.png, best_confusion.png."""
-    dataset_dir, out_dir = Path(dataset_dir), Path(out_dir)
-    dataset = dataset_dir.name
-    runs = read_runs(dataset_dir, variants, seeds, scale)
-    base = train_mean_baseline(dataset_dir, scale) if baseline else None
+    """Write metrics.html, ablation.html, variants.png, best_scatter.png, best_confusion.png.
+
+    `metrics` are the runs' metrics.json files (their predictions.csv sit beside them); the train and
+    test meta.csv give the "predict the train mean" baseline row (left out when not given).
+    """
+    out_dir = Path(out_dir)
+    runs = read_runs(metrics, scale)
+    seeds = list(pd.unique(runs["seed"]))
+    base = None
+    if train_meta is not None and test_meta is not None:
+        base = train_mean_baseline(train_meta, test_meta, scale)
     best, reason = select_best(runs)
-    mean_table, seed_table = metrics_tables(runs, scale, best)
     note = convention_note(scale, len(seeds))
     selection = (
         f"Model selection inside each run: the epoch with the best validation score; the test split "
@@ -337,31 +263,27 @@ def write_results(
             f"Test metrics: {dataset} (scale {scale})",
             [
                 f"<h2>Mean ± std over seeds ({', '.join(str(s) for s in seeds)}), ×100</h2>",
-                frame_to_html(mean_table, text_columns=2),
+                frame_to_html(mean_std_table(runs, scale, best), text_columns=2),
                 "<h2>Per seed, ×100</h2>",
-                frame_to_html(seed_table),
+                frame_to_html(per_seed_table(runs, scale)),
                 "<h2>Definitions</h2>",
                 notes_html(f"{note}\n\n{selection}"),
             ],
         ),
     )
     ablation_html = out_dir / "ablation.html"
-    extra = ""
-    if base is not None:
-        extra = (
-            f"\n\n{BASELINE_LABEL}: every test clip gets the mean train label "
-            f"({base['train_mean']:.4f}); no seeds; the Pearson correlation of a constant is undefined "
-            "(shown as 0)."
-        )
     save_text(
         ablation_html,
         html_page(
             f"Ablation: {dataset} (scale {scale})",
-            [frame_to_html(ablation_table(runs, scale, base)), notes_html(note + extra)],
+            [
+                frame_to_html(ablation_table(runs, scale, base)),
+                notes_html(f"{note}\n\n{baseline_note(base)}"),
+            ],
         ),
     )
     variants_png = plot_variants(runs, scale, dataset, base, out_dir / "variants.png")
-    preds = read_predictions(dataset_dir, best, seeds)
+    preds = read_predictions(metrics, best)
     part = runs[runs["variant"] == best]
     n_clips = int(preds.groupby("seed").size().iloc[0])
     summary = (

@@ -1,7 +1,8 @@
-"""Shared helpers of the HTML report modules: page template (inline CSS), tables, figure saving, labels.
+"""HTML rendering and figure saving shared by the report modules: page template (inline CSS), tables,
+notes, PNGs saved atomically.
 
-Used by `aemt.report` (results), `aemt.report_curves` (training curves) and `aemt.report_quality`
-(data quality). HTML pages are self-contained (inline CSS, no scripts) so that Snakemake's report shows them
+Used by `aemt.report.results` (results), `aemt.report.curves` (training curves), `aemt.report.quality`
+(data quality) and `aemt.report.sensitivity`. HTML pages are self-contained (inline CSS, no scripts) so that Snakemake's report shows them
 as they are; figures are PNGs saved atomically through `aemt.io.atomic_path`.
 """
 
@@ -14,9 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from aemt.aggregate import VARIANT_LABELS
 from aemt.io import atomic_path
-from aemt.metrics import LOWER_IS_BETTER
 
 CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; margin: 1.2em;
@@ -81,11 +80,3 @@ def pyplot():
     import matplotlib.pyplot as plt
 
     return plt
-
-
-def metric_header(key: str) -> str:
-    return f"{key} ↓" if key in LOWER_IS_BETTER else key
-
-
-def variant_label(variant: str) -> str:
-    return VARIANT_LABELS.get(variant, variant)

@@ -16,12 +16,11 @@ import numpy as np
 import pandas as pd
 import torch
 
+from aemt.constants import LABEL_VALUES, MODALITIES
 from aemt.errors import UserError
 from aemt.io import sha256_file
 from aemt.models.config import ModelConfig
 
-MODALITIES = ("text", "audio", "vision")
-LABEL_COLUMNS = ("label", "label_T", "label_A", "label_V")
 # Keys of info.json that describe the features (a model trained on one set cannot read another).
 FEATURE_KEYS = (
     "dims",
@@ -165,7 +164,7 @@ def _labels(meta: pd.DataFrame, meta_path: Path) -> np.ndarray:
             f"missing or not a number ({meta['label'].iloc[row]!r}); fix label.csv and rerun"
         )
     out[:, 0] = m_label
-    for j, col in enumerate(LABEL_COLUMNS[1:], start=1):
+    for j, col in enumerate(LABEL_VALUES[1:], start=1):
         if col in meta.columns:
             values = pd.to_numeric(meta[col], errors="coerce").to_numpy(dtype=np.float64)
             out[:, j] = np.where(np.isfinite(values), values, m_label)

@@ -1,12 +1,11 @@
 """HTML report, training curves: per-epoch losses of every pretraining run and every fine-tuning variant.
 
-- Pretraining (`results/<ds>/pretrain/<name>/history.csv`, columns epoch, lr, train_loss, train_recon,
-  train_consistency, valid_loss, valid_recon, valid_consistency, valid_consistency_acc, seconds): one figure
+- Pretraining (`results/<ds>/pretrain/<name>/history.csv`, columns PRETRAIN_HISTORY of aemt.constants): one figure
   per pretraining configuration, 2 x 2 panels: total loss, reconstruction (masked MSE), consistency (BCE),
   validation consistency accuracy; train solid, validation dashed; the selected epoch (lowest valid loss)
   marked.
-- Fine-tuning (`results/<ds>/finetune/<variant>/<seed>/history.csv`, columns epoch, lr, train_loss,
-  train_senti, train_con, valid_loss, valid_mae, seconds): one figure per variant, seeds overlaid: training
+- Fine-tuning (`results/<ds>/finetune/<variant>/<seed>/history.csv`, columns FINETUNE_HISTORY of
+  aemt.constants): one figure per variant, seeds overlaid: training
   loss L_ft, sentiment MSE (train vs validation) and validation MAE, the selected epoch of each seed
   (`best_epoch` of metrics.json) marked.
 """
@@ -22,21 +21,11 @@ import numpy as np
 import pandas as pd
 from matplotlib.ticker import MaxNLocator
 
+from aemt.constants import FINETUNE_HISTORY, PRETRAIN_HISTORY
 from aemt.errors import UserError
 from aemt.io import load_json
-from aemt.report_common import pyplot, save_figure, variant_label
-
-PRETRAIN_COLUMNS = (
-    "epoch",
-    "train_loss",
-    "train_recon",
-    "train_consistency",
-    "valid_loss",
-    "valid_recon",
-    "valid_consistency",
-    "valid_consistency_acc",
-)
-FINETUNE_COLUMNS = ("epoch", "train_loss", "train_senti", "train_con", "valid_loss", "valid_mae")
+from aemt.report.html import pyplot, save_figure
+from aemt.report.tables import variant_label
 
 
 def read_history(path: str | os.PathLike, columns: Sequence[str]) -> pd.DataFrame:
@@ -71,7 +60,7 @@ def _style(n_epochs: int) -> dict:
 def plot_pretrain(history: str | os.PathLike, name: str, dataset: str, out: Path) -> Path:
     """The 2 x 2 pretraining loss figure of one pretraining configuration."""
     plt = pyplot()
-    h = read_history(history, PRETRAIN_COLUMNS)
+    h = read_history(history, PRETRAIN_HISTORY)
     epoch = h["epoch"]
     best = int(h.loc[h["valid_loss"].idxmin(), "epoch"]) if h["valid_loss"].notna().any() else None
     style = _style(len(h))
@@ -108,18 +97,22 @@ def plot_pretrain(history: str | os.PathLike, name: str, dataset: str, out: Path
 
 
 def plot_finetune(
-    run_dir: str | os.PathLike, variant: str, seeds: Sequence[int | str], dataset: str, out: Path
+    histories: Sequence[str | os.PathLike], variant: str, dataset: str, out: Path
 ) -> Path:
-    """The fine-tuning curve figure of one variant, seeds overlaid (one colour per seed)."""
+    """The fine-tuning curve figure of one variant, seeds overlaid (one colour per seed).
+
+    `histories` are the runs' `finetune/<variant>/<seed>/history.csv`; the selected epoch comes from the
+    metrics.json beside each.
+    """
     plt = pyplot()
-    run_dir = Path(run_dir)
-    if not seeds:
+    if not histories:
         raise UserError("finetune curves need at least one seed")
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.6), sharex=True, constrained_layout=True)
     colors = plt.get_cmap("tab10").colors
     n_max = 0
-    for i, seed in enumerate(seeds):
-        h = read_history(run_dir / str(seed) / "history.csv", FINETUNE_COLUMNS)
+    for i, history in enumerate(Path(h) for h in histories):
+        seed = history.parent.name
+        h = read_history(history, FINETUNE_HISTORY)
         n_max = max(n_max, len(h))
         color = colors[i % len(colors)]
         style = _style(len(h))
@@ -129,7 +122,7 @@ def plot_finetune(
             h["epoch"], h["valid_loss"], color=color, ls="--", label=f"seed {seed} valid", **style
         )
         axes[2].plot(h["epoch"], h["valid_mae"], color=color, label=f"seed {seed}", **style)
-        best = _best_epoch(run_dir / str(seed) / "metrics.json")
+        best = _best_epoch(history.with_name("metrics.json"))
         if best is not None and (h["epoch"] == best).any():
             value = float(h.loc[h["epoch"] == best, "valid_mae"].iloc[0])
             axes[2].plot([best], [value], marker="*", markersize=13, color=color, ls="none")
@@ -145,7 +138,7 @@ def plot_finetune(
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, ncol=2 if ax is axes[1] else 1)
     fig.suptitle(
-        f"{dataset}: fine-tuning '{variant}' ({variant_label(variant)}), {len(seeds)} seed(s), "
+        f"{dataset}: fine-tuning '{variant}' ({variant_label(variant)}), {len(histories)} seed(s), "
         f"up to {n_max} epochs"
     )
     return save_figure(fig, out)

@@ -13,89 +13,25 @@ import math
 import sys
 from collections import Counter
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 
 from aemt import __version__
-from aemt.data import (
+from aemt.align.bins import TEXT_POOLING, align_clip
+from aemt.constants import (
+    ABSENT_FLAG,
+    ALL_SPLITS,
     EXCLUDED,
     FEATURE_DIR,
     LABEL_VALUES,
-    MANIFEST_COLUMNS,
+    META_COLUMNS,
     MODALITIES,
-    SPLITS,
-    UNLABELED,
-    join_flags,
-    read_csv_rows,
-    split_flags,
+    OK,
 )
+from aemt.dataset.clips import ManifestRow, join_flags, read_manifest, split_flags
 from aemt.errors import UserError
 from aemt.io import load_json, save_json, save_npy, save_rows, sha256_file
-
-TEXT_POOLING = ("tokens", "cls")
-# The flag that marks a modality as absent for a clip: zeros with mask False in the aligned tensors.
-ABSENT_FLAG = {"text": "empty_text", "audio": "no_audio", "vision": "no_face"}
-META_COLUMNS = ("key", "split", "label", "label_T", "label_A", "label_V", "text", "status")
-
-
-def bin_frames(
-    values: np.ndarray, timestamps: np.ndarray, mask: np.ndarray, duration: float, length: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Mask-aware mean of frames in `length` equal bins over [0, duration].
-
-    values [T, D], timestamps [T] (frame centres, s), mask [T] (truthy = valid) ->
-    (binned [L, D] float32, bin_mask [L] bool). A frame at time t goes to bin
-    min(L-1, floor(t / duration * L)); a bin with no valid frame is zero with mask False.
-    Frames with a non-finite value or timestamp count as invalid.
-    """
-    values = np.asarray(values, dtype=np.float64)  # [T, D]
-    times = np.asarray(timestamps, dtype=np.float64).reshape(-1)  # [T]
-    valid = np.asarray(mask).reshape(-1).astype(bool)  # [T]
-    if values.ndim != 2 or not len(values) == len(times) == len(valid):
-        raise ValueError(
-            f"bin_frames: values {values.shape}, timestamps {times.shape}, mask {valid.shape} "
-            "must be [T, D], [T], [T]"
-        )
-    if length < 1:
-        raise ValueError(f"bin_frames: length must be >= 1 (got {length})")
-    valid &= np.isfinite(values).all(axis=1) & np.isfinite(times)
-    sums = np.zeros((length, values.shape[1]), dtype=np.float64)  # [L, D]
-    counts = np.zeros(length, dtype=np.int64)  # [L]
-    if valid.any():
-        if not duration > 0:
-            raise ValueError(f"bin_frames: duration must be > 0 (got {duration})")
-        idx = np.floor(times[valid] / duration * length).astype(np.int64)  # [T_valid]
-        np.clip(idx, 0, length - 1, out=idx)
-        order = np.argsort(idx, kind="stable")
-        idx, rows = idx[order], values[valid][order]  # frames grouped by bin
-        starts = np.flatnonzero(np.r_[True, idx[1:] != idx[:-1]])  # first frame of each used bin
-        sums[idx[starts]] = np.add.reduceat(rows, starts, axis=0)
-        counts = np.bincount(idx, minlength=length)
-    bin_mask = counts > 0  # [L]
-    binned = sums / np.maximum(counts, 1)[:, None]  # [L, D]; empty bins stay 0
-    return binned.astype(np.float32), bin_mask
-
-
-def pad_tokens(
-    values: np.ndarray, length: int, mask: np.ndarray | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """Truncate / zero-pad token states [T, D] to [L, D] with mask [L] (row 0, [CLS], stays first).
-
-    `mask` [T] marks valid source rows (default all valid); masked rows come out as zeros.
-    `length=1` gives the [CLS] row alone (`text.pooling: cls`).
-    """
-    values = np.asarray(values, dtype=np.float32)  # [T, D]
-    if values.ndim != 2 or length < 1:
-        raise ValueError(f"pad_tokens: values must be [T, D] and length >= 1 (got {values.shape})")
-    src = np.ones(len(values), bool) if mask is None else np.asarray(mask).reshape(-1).astype(bool)
-    n = min(len(values), length)
-    out = np.zeros((length, values.shape[1]), dtype=np.float32)  # [L, D]
-    out_mask = np.zeros(length, dtype=bool)  # [L]
-    out_mask[:n] = src[:n]
-    out[:n][out_mask[:n]] = values[:n][out_mask[:n]]
-    return out, out_mask
 
 
 def feature_paths(features_dir: str | Path, modality: str, video_id: str, clip_id: str) -> tuple:
@@ -124,22 +60,6 @@ def _load_clip(npy: Path, sidecar: dict, modality: str, key: str) -> np.ndarray:
     return values
 
 
-def _times(sidecar: dict, n: int, key: str) -> np.ndarray:
-    """Frame-centre times [n] (s) from the sidecar's `timestamps`, else from its `frame_rate`."""
-    stamps = sidecar.get("timestamps")
-    if n == 0:
-        return np.zeros(0)
-    if stamps is None and sidecar.get("frame_rate"):
-        return (np.arange(n) + 0.5) / float(sidecar["frame_rate"])
-    if stamps is None or len(stamps) != n:
-        raise UserError(
-            f"clip {key}: the {sidecar.get('modality')} sidecar has "
-            f"{'no' if stamps is None else len(stamps)} timestamps for {n} frames; delete the "
-            "clip's files and rerun extraction."
-        )
-    return np.asarray(stamps, dtype=np.float64)
-
-
 def _check_same_extraction(first: dict, sidecar: dict, dim: int, npy: Path, key: str) -> None:
     """All clips of a modality must come from one extraction setting (same dim and config hash)."""
     if dim != first["dim"] or sidecar.get("config_hash") != first.get("config_hash"):
@@ -149,14 +69,6 @@ def _check_same_extraction(first: dict, sidecar: dict, dim: int, npy: Path, key:
             f"{first.get('config_hash')}): features from different extraction settings are mixed; "
             "rerun the extraction of this modality."
         )
-
-
-def _duration(sidecar: dict, manifest_duration: float, times: np.ndarray) -> float:
-    for value in (sidecar.get("duration"), manifest_duration):
-        if value is not None and float(value) > 0:
-            return float(value)
-    rate = sidecar.get("frame_rate")
-    return float(times.max() + (0.5 / rate if rate else 1e-3)) if len(times) else 1.0
 
 
 def _missing_message(missing: list[tuple[str, str, Path, int]], manifest: Path, root: Path) -> str:
@@ -179,34 +91,12 @@ def _missing_message(missing: list[tuple[str, str, Path, int]], manifest: Path, 
     return "\n".join([head, *lines[:5], *more, *lines[5:]])
 
 
-def manifest_rows(path: Path) -> list[SimpleNamespace]:
-    """manifest.csv as `aemt.data.read_manifest` reads it (labels float, NaN = none; duration
-    float; shard int), one namespace per row, with the csv module: no pandas start-up (~0.5 s)."""
-    if not path.is_file():
-        raise UserError(f"{path}: manifest not found; run `aemt manifest` (or its Snakemake rule).")
-    header, records = read_csv_rows(path)
-    missing = [c for c in MANIFEST_COLUMNS if c not in header]
-    if missing:
-        raise UserError(f"{path}: missing column(s) {', '.join(missing)}; rerun `aemt manifest`.")
-    rows = []
-    for line, rec in records:
-        try:
-            for col in LABEL_VALUES:
-                rec[col] = float(rec[col]) if rec[col].strip() else math.nan
-            rec["duration"] = float(rec["duration"]) if rec["duration"].strip() else 0.0
-            rec["shard"] = int(rec["shard"])
-        except ValueError as err:
-            raise UserError(f"{path}: line {line}: {err}; rerun `aemt manifest`.") from None
-        rows.append(SimpleNamespace(**rec))
-    return rows
-
-
 def _label_cell(value: float) -> str:
     """A label as pandas' to_csv writes a float column: shortest repr, NaN empty."""
     return "" if math.isnan(value) else repr(float(value))
 
 
-def _probe_dims(manifest: list[SimpleNamespace], features_dir: Path) -> dict[str, dict]:
+def _probe_dims(manifest: list[ManifestRow], features_dir: Path) -> dict[str, dict]:
     """For an empty split: the first sidecar of each modality anywhere in the manifest."""
     found: dict[str, dict] = {}
     for row in manifest:
@@ -241,13 +131,13 @@ def align_split(
     from tqdm import tqdm
 
     manifest_path, features_dir, out_dir = Path(manifest_path), Path(features_dir), Path(out_dir)
-    if split not in (*SPLITS, UNLABELED):
-        raise UserError(f"unknown split {split!r}; use one of {', '.join((*SPLITS, UNLABELED))}.")
+    if split not in ALL_SPLITS:
+        raise UserError(f"unknown split {split!r}; use one of {', '.join(ALL_SPLITS)}.")
     if text_pooling not in TEXT_POOLING:
         raise UserError(f"unknown text pooling {text_pooling!r}; use 'tokens' or 'cls'.")
     if length < 1:
         raise UserError(f"align length must be at least 1 (got {length}).")
-    manifest = manifest_rows(manifest_path)
+    manifest = read_manifest(manifest_path)
     if scale is None and manifest_path.with_suffix(".json").is_file():
         scale = load_json(manifest_path.with_suffix(".json")).get("scale")
     rows = [row for row in manifest if row.split == split]
@@ -273,7 +163,7 @@ def align_split(
             for m in MODALITIES
         }
         flags = split_flags(row.status) | {
-            s for sc in sidecars.values() for s in split_flags(sc.get("status", "ok"))
+            s for sc in sidecars.values() for s in split_flags(sc.get("status", OK))
         }
         if flags & EXCLUDED:  # extraction found the video unreadable although the probe did not
             n_excluded += 1
@@ -289,7 +179,7 @@ def align_split(
             if m not in arrays:
                 arrays[m] = np.zeros((len(candidates), lengths[m], seq.shape[1]), np.float32)
             arrays[m][n], masks[m][n] = seq, seq_mask
-        labels = [_label_cell(getattr(row, c)) for c in ("label", "label_T", "label_A", "label_V")]
+        labels = [_label_cell(getattr(row, c)) for c in LABEL_VALUES]
         meta.append((row.key, split, *labels, row.text, join_flags(flags)))
         n += 1
     if not ref:
@@ -334,26 +224,6 @@ def align_split(
     return info
 
 
-def align_clip(
-    modality: str,
-    values: np.ndarray,
-    sidecar: dict[str, Any],
-    absent: bool,
-    manifest_duration: float,
-    length: int,
-) -> tuple[np.ndarray, np.ndarray]:
-    """One clip's features [T, D] -> ([length, D] float32, [length] bool) for `modality`.
-
-    `absent` (empty_text / no_audio / no_face) gives zeros with mask False; text is padded or
-    truncated, audio and vision are binned in time over the clip's duration.
-    """
-    mask = np.asarray(sidecar.get("mask") or np.ones(len(values)), dtype=bool) & (not absent)  # [T]
-    if modality == "text":
-        return pad_tokens(values, length, mask)
-    times = _times(sidecar, len(values), sidecar.get("key", "?"))  # [T]
-    return bin_frames(values, times, mask, _duration(sidecar, manifest_duration, times), length)
-
-
 def _sidecar(path: Path) -> dict[str, Any]:
     try:
         return load_json(path)
@@ -364,4 +234,4 @@ def _sidecar(path: Path) -> dict[str, Any]:
 
 
 def _excluded_sidecar(path: Path) -> bool:
-    return bool(split_flags(_sidecar(path).get("status", "ok")) & EXCLUDED)
+    return bool(split_flags(_sidecar(path).get("status", OK)) & EXCLUDED)
