@@ -30,7 +30,8 @@ from aemt.constants import MODALITIES
 from aemt.models.aemt import AEMT
 from aemt.models.config import ModelConfig
 from aemt.train.finetune import FinetuneConfig, finetune_losses, predict  # noqa: E402
-from aemt.train.pretrain import PretrainConfig, PretrainModel, evaluate_pretrain, pretrain_losses
+from aemt.train.pretext import evaluate_pretrain, pretrain_losses
+from aemt.train.pretrain import PretrainConfig, PretrainModel
 from aemt.train.runtime import (  # noqa: E402
     Runtime,
     build_optimizer,

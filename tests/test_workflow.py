@@ -52,9 +52,9 @@ def test_manifest_and_aligned_shapes(tiny_run):
 
 
 def test_finetune_outputs_and_summary(tiny_run):
-    config = yaml.safe_load((REPO_ROOT / "config" / "config.yaml").read_text())
-    seeds = yaml.safe_load((REPO_ROOT / "config" / "test.yaml").read_text())["seeds"]
-    for variant in config["variants"]:
+    test = yaml.safe_load((REPO_ROOT / "config" / "test.yaml").read_text())
+    seeds = test["seeds"]
+    for variant in test["run_variants"]:
         for seed in seeds:
             run = tiny_run / "results/tiny/finetune" / variant / str(seed)
             metrics = json.loads((run / "metrics.json").read_text())
@@ -63,10 +63,15 @@ def test_finetune_outputs_and_summary(tiny_run):
             assert list(preds.columns) == ["key", "label", "pred"] and len(preds) == 4
             assert (run / "model.pt").stat().st_size > 0
             assert len(pd.read_csv(run / "history.csv")) >= 1
+    for seed in seeds:  # each fine-tuning seed starts from the pretraining run of the same seed
+        run = tiny_run / "results/tiny/finetune/aemt" / str(seed)
+        pretrained = json.loads((run / "metrics.json").read_text())["pretrained"]
+        assert pretrained == f"results/tiny/pretrain/transformer/{seed}/model.pt"
+        assert (tiny_run / pretrained).is_file()
     summary = pd.read_csv(tiny_run / "results/tiny/summary.csv")
-    assert set(config["variants"]) <= set(summary["variant"])
+    assert set(test["run_variants"]) == set(summary["variant"])
     md = (tiny_run / "results/tiny/summary.md").read_text()
-    assert "aemt_wo_mcd" in md and "ddof" in md
+    assert "aemt_wo_mcd" in md and "ddof" in md and "Paired differences against aemt" in md
 
 
 def test_rerun_has_nothing_to_do(tiny_run):

@@ -2,8 +2,10 @@
 
     aemt report results --metrics results/demo/finetune/*/*/metrics.json --scale sims \
         --out-dir results/demo/report
-    aemt report pretrain-curves --history results/demo/pretrain/transformer/history.csv \
+    aemt report pretrain-curves --histories results/demo/pretrain/transformer/*/history.csv \
         --out results/demo/report/curves/pretrain_transformer.png
+    aemt report pretraining --histories results/demo/pretrain/*/*/history.csv \
+        --out results/demo/report/pretraining.html
     aemt report finetune-curves --histories results/demo/finetune/aemt/*/history.csv \
         --out results/demo/report/curves/finetune_aemt.png
     aemt report quality --manifest results/demo/manifest.csv --features-dir results/demo/features \
@@ -50,12 +52,35 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     r.add_argument("--dataset", default="", help="dataset name shown in titles")
     r.set_defaults(handler=run_results)
 
-    c = sub.add_parser("pretrain-curves", help="loss curves of one pretraining run (PNG)")
-    c.add_argument("--history", required=True, type=Path, help="pretrain/<name>/history.csv")
+    c = sub.add_parser(
+        "pretrain-curves", help="loss curves of one pretraining configuration, seeds overlaid (PNG)"
+    )
+    c.add_argument(
+        "--histories",
+        required=True,
+        nargs="+",
+        type=Path,
+        help="pretrain/<name>/<seed>/history.csv",
+    )
     c.add_argument("--name", help="run name shown in the title (default: the history's folder)")
     c.add_argument("--dataset", help="dataset name shown in the title (default: from the path)")
     c.add_argument("--out", required=True, type=Path, help="PNG to write")
     c.set_defaults(handler=run_pretrain_curves)
+
+    d = sub.add_parser(
+        "pretraining",
+        help="pretraining.html: holdout MCD accuracy and reconstruction vs the mean, per run",
+    )
+    d.add_argument(
+        "--histories",
+        required=True,
+        nargs="+",
+        type=Path,
+        help="pretrain/<name>/<seed>/history.csv",
+    )
+    d.add_argument("--dataset", default="", help="dataset name shown in the title")
+    d.add_argument("--out", required=True, type=Path, help="HTML file to write")
+    d.set_defaults(handler=run_pretraining)
 
     f = sub.add_parser("finetune-curves", help="loss / MAE curves of one variant, seeds overlaid")
     f.add_argument(
@@ -112,9 +137,17 @@ def run_results(args: argparse.Namespace) -> int:
 def run_pretrain_curves(args: argparse.Namespace) -> int:
     from aemt.report.curves import plot_pretrain
 
-    name = args.name or args.history.parent.name
-    dataset = args.dataset or _dataset_from(args.history, levels=3)
-    print(f"wrote {plot_pretrain(args.history, name, dataset, args.out)}")
+    run_dir = args.histories[0].parent.parent
+    name = args.name or run_dir.name
+    dataset = args.dataset or _dataset_from(run_dir, levels=2)
+    print(f"wrote {plot_pretrain(args.histories, name, dataset, args.out)}")
+    return 0
+
+
+def run_pretraining(args: argparse.Namespace) -> int:
+    from aemt.report.pretraining import write_pretraining
+
+    print(f"wrote {write_pretraining(args.histories, args.out, args.dataset)}")
     return 0
 
 
