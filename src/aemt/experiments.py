@@ -26,6 +26,10 @@ VARIANT_INFO = {
     "aemt_nopre": ("w/o pretraining", "the autoencoder pretraining (random initialisation)"),
     "aemt_nopre_wo_cl": ("w/o pretraining, w/o CL", "pretraining and the contrastive loss"),
     "mult": ("MulT", "per-modality encoders, pretraining and the contrastive loss"),
+    "aemt_md": (
+        "AE-MT + modality dropout",
+        "nothing; training samples lose whole modalities at random (robust training)",
+    ),
 }
 VARIANT_LABELS = {name: label for name, (label, _) in VARIANT_INFO.items()}
 SWEEP_PREFIX = {"lambda1": "sens_l1_", "lambda2": "sens_l2_"}
@@ -171,6 +175,12 @@ def variants(config: dict) -> dict[str, dict]:
         if v["pretrain"] != "none" and v["pretrain"] not in configs:
             raise ValueError(
                 f"variant {name!r} names pretraining {v['pretrain']!r}, which is not in `pretraining`"
+            )
+        unknown = sorted(set(v.get("finetune") or {}) - set(config.get("finetune", {})))
+        if unknown:
+            raise ValueError(
+                f"variant {name!r} overrides finetune key(s) {unknown} that the config's `finetune` "
+                "section does not have (a typo?)"
             )
     return out
 
