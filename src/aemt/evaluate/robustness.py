@@ -18,7 +18,7 @@ A dropped step is masked and zeroed (:mod:`aemt.train.missing`), text included: 
 contextual token states computed from the whole transcript, so a dropped token is a masked zero step, not
 MMSA's [UNK] token id (which would need the text model at evaluation time); the surviving states still carry
 context from the dropped words, which makes text dropping milder than MMSA's. [CLS] is not exempt, so rate
-1.0 removes everything.
+1.0 removes everything: every clip gets the same score, whose Pearson Corr is reported as 0.
 
 Summary: per run, the area under the `random` curve of each metric (trapezoid over the 11 rates; the rate
 axis has length 1, so the area is a mean over rates with the two end points at half weight), then mean and
