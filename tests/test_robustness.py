@@ -193,3 +193,16 @@ def test_run_command_writes_the_csv(runs: Path, tmp_path: Path):
     recorded = json.loads(_model(runs).with_name("metrics.json").read_text())
     assert all(frame.at[0, k] == recorded[k] for k in METRIC_KEYS["sims"])  # through the CSV too
     assert len(frame) == rb.N_PROTOCOLS and frame["variant"].unique().tolist() == ["aemt"]
+
+
+def test_the_rate_zero_check_reads_nan_as_equal(tmp_path: Path, capsys):
+    frame = synthetic("mosei")
+    frame.loc[:, "Non0_F1"] = np.nan  # every label exactly 0: Non0 metrics are NaN
+    clean = frame.iloc[0]
+    recorded = {k: float(clean[k]) for k in METRIC_KEYS["mosei"]}
+    path = tmp_path / "metrics.json"
+    path.write_text(json.dumps({**recorded, "variant": "aemt", "valid": {"MAE": 0.1}}))
+    assert rb.check_clean(frame.iloc[: rb.N_PROTOCOLS], path, "mosei")
+    path.write_text(json.dumps({**recorded, "Acc-7": recorded["Acc-7"] + 1e-12}))
+    assert not rb.check_clean(frame.iloc[: rb.N_PROTOCOLS], path, "mosei")
+    assert "rate-0 Acc-7" in capsys.readouterr().err

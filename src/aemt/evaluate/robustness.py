@@ -182,7 +182,8 @@ def check_clean(frame: pd.DataFrame, metrics_json: Path, scale: str) -> bool:
         return True
     recorded = load_json(metrics_json)
     clean = frame[(frame["protocol"] == RANDOM) & (frame["rate"] == 0.0)].iloc[0]
-    off = [k for k in METRIC_KEYS[scale] if k in recorded and float(clean[k]) != recorded[k]]
+    keys = [k for k in METRIC_KEYS[scale] if k in recorded]
+    off = [k for k in keys if not np.array_equal(clean[k], float(recorded[k]), equal_nan=True)]
     for k in off:
         print(
             f"warning: {metrics_json}: rate-0 {k} {clean[k]!r} differs from the run's {recorded[k]!r} "
