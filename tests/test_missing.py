@@ -128,8 +128,8 @@ def test_every_config_variant_predicts_finite_scores_with_modalities_masked(alig
     runtime = setup_runtime(1, "cpu")
     test = load_split(aligned, "test")
     pretrained = {}
-    for name in design.pretrainings_of(config, design.main_variants(config)):
-        hp = json.loads(design.pretrain_hparams(config, name))
+    for name in design.pretrain_runs(config, design.main_variants(config)):
+        hp = json.loads(design.pretrain_hparams(config, name, 1111))
         hp["train"].update(epochs=1, early_stop=2, lr_patience=1)
         run_pretrain(aligned, tmp_path / "pre" / name, hp, threads=1)
         pretrained[name] = tmp_path / "pre" / name / "model.pt"
@@ -142,7 +142,7 @@ def test_every_config_variant_predicts_finite_scores_with_modalities_masked(alig
         out = tmp_path / "ft" / variant
         run_finetune(aligned, out, hp, pretrained.get(source), "sims", variant, 1111, threads=1)
         ckpt = load_checkpoint(out / "model.pt")
-        encoders.add(ckpt["model_config"].get("encoder"))
+        encoders.add((ckpt["model_config"]["encoder"], ckpt["model_config"]["enc_layers"] > 0))
         model = finetuned_model(ckpt, out / "model.pt", runtime.device)
         data = to_tensors(test, Normaliser.from_dict(ckpt["normaliser"]), runtime.device)
         for gone in cases:
@@ -152,4 +152,4 @@ def test_every_config_variant_predicts_finite_scores_with_modalities_masked(alig
         xs = _masked(data, MODALITIES)
         out_pred, z = model(xs.xs, xs.masks)
         assert torch.isfinite(out_pred).all() and torch.isfinite(z).all(), variant
-    assert "lstm" in encoders  # aemt_wo_tr: the LSTM encoder is among them
+    assert ("lstm", True) in encoders  # aemt_wo_tr: the LSTM encoders are among them
