@@ -220,5 +220,17 @@ def quality_sources(wildcards, input):
     return f"--manifest {input.manifest} --features-dir results/{wildcards.dataset}/features"
 
 
+def robustness_test(wildcards):
+    return design.aligned_files(wildcards.dataset, ["test"])
+
+
+def robustness_runs(wildcards):
+    return design.robustness_runs(config, wildcards.dataset)
+
+
+def robustness_mask_seeds(wildcards):
+    return design.robustness_mask_seeds(config)
+
+
 def report_files(dataset):
     return design.report_files(config, dataset, lambda path: Path(path).exists())

@@ -48,7 +48,7 @@ def test_variants_and_sweeps():
     variants = design.variants(cfg)
     assert design.main_variants(cfg) == [
         *("aemt", "aemt_eq18", "aemt_wo_cl", "aemt_wo_mcd", "aemt_wo_tr"),
-        *("aemt_nopre", "aemt_nopre_wo_cl", "mult"),
+        *("aemt_nopre", "aemt_nopre_wo_cl", "mult", "aemt_md"),
     ]
     assert variants["sens_l1_0"]["pretrain"] == "transformer_nomcd"
     assert variants["sens_l2_0.5"] == {"pretrain": "transformer", "lambda2": 0.5}
@@ -90,6 +90,27 @@ def test_hparams_are_the_job_parameters():
     mult = json.loads(design.finetune_hparams(cfg, "mult"))["model"]  # a true MulT
     assert mult["enc_layers"] == 0 and mult["cross_layers"] == 2  # the demo's other sizes stay
     assert design.finetune_hparams(cfg, "aemt") == design.finetune_hparams(cfg, "aemt")  # stable
+
+
+def test_a_variant_overrides_finetune_keys_of_its_own_job():
+    cfg = config("demo.yaml")
+    robust = json.loads(design.finetune_hparams(cfg, "aemt_md"))
+    plain = json.loads(design.finetune_hparams(cfg, "aemt"))
+    assert robust["train"]["modality_dropout"] == 0.2 and plain["train"]["modality_dropout"] == 0.0
+    assert {k: v for k, v in robust["train"].items() if k != "modality_dropout"} == {
+        k: v for k, v in plain["train"].items() if k != "modality_dropout"
+    }  # the rest (demo epochs, lr, lambda2 ...) as aemt's
+    assert robust["model"] == plain["model"]
+    same = design.pretrained_for(cfg, "demo", "aemt", 1112)
+    assert design.pretrained_for(cfg, "demo", "aemt_md", 1112) == same  # aemt's pretraining runs
+    # sweep runs keep the plain finetune settings
+    assert json.loads(design.finetune_hparams(cfg, "sens_l2_0"))["train"]["modality_dropout"] == 0
+    bad = copy.deepcopy(cfg)
+    bad["variants"]["aemt_md"]["finetune"] = {"modality_drop": 0.2}
+    with pytest.raises(
+        ValueError, match=r"'aemt_md' overrides finetune key\(s\) \['modality_drop'\]"
+    ):
+        design.variants(bad)
 
 
 def test_dataset_entries_and_files():

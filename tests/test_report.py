@@ -293,6 +293,8 @@ def test_snakemake_report_html(tiny_run: Path, tmp_path: Path):
         "curves/pretrain_transformer_nomcd.png",
         "sensitivity_lambda1.png",
         "sensitivity_lambda2.png",
+        "robustness.html",
+        "robustness.png",
     }
     expected |= {
         f"curves/finetune_{v}.png"
@@ -313,6 +315,7 @@ def test_snakemake_report_html(tiny_run: Path, tmp_path: Path):
         "2. Training curves",
         "3. Data quality",
         "4. Sensitivity",
+        "5. Robustness",
     }
     for name, rec in by_name.items():
         assert rec["caption"].strip(), f"{name} has no caption"
@@ -332,3 +335,5 @@ def test_snakemake_report_html(tiny_run: Path, tmp_path: Path):
     caption = by_name["metrics.html"]["caption"]
     assert "ddof = 0" in caption and "<strong>tiny</strong>" in caption  # rendered rst + jinja
     assert "validation" in by_name["best_scatter.png"]["caption"]
+    assert "1111, 1112, 1113" in by_name["robustness.html"]["caption"]  # the mask seeds
+    assert "MAE ↓ area" in _payload(by_name["robustness.html"]).decode()

@@ -13,7 +13,8 @@ from tests._workflow_helpers import REPO_ROOT, copy_workflow, snakemake
 
 pytestmark = pytest.mark.slow
 
-SIMS_KEYS = {"Acc-2", "Acc-3", "Acc-5", "F1", "MAE", "Corr"}
+SIMS_ORDER = ["Acc-2", "Acc-3", "Acc-5", "F1", "MAE", "Corr"]
+SIMS_KEYS = set(SIMS_ORDER)
 
 
 def test_lint_and_dry_run_on_demo_config(tmp_path):
@@ -72,6 +73,24 @@ def test_finetune_outputs_and_summary(tiny_run):
     assert set(test["run_variants"]) == set(summary["variant"])
     md = (tiny_run / "results/tiny/summary.md").read_text()
     assert "aemt_wo_mcd" in md and "ddof" in md and "Paired differences against aemt" in md
+
+
+def test_robustness_outputs(tiny_run):
+    test = yaml.safe_load((REPO_ROOT / "config" / "test.yaml").read_text())
+    frame = pd.read_csv(tiny_run / "results/tiny/robustness.csv")
+    assert list(frame.columns) == ["variant", "seed", "protocol", "rate", *SIMS_ORDER]
+    assert list(pd.unique(frame["variant"])) == test["run_variants"]
+    assert len(frame) == len(test["run_variants"]) * len(test["seeds"]) * 17  # 11 rates + 6 absent
+    for (variant, seed), part in frame.groupby(["variant", "seed"]):
+        run = tiny_run / "results/tiny/finetune" / variant / str(seed)
+        metrics = json.loads((run / "metrics.json").read_text())
+        clean = part[(part["protocol"] == "random") & (part["rate"] == 0.0)].iloc[0]
+        assert all(clean[k] == metrics[k] for k in SIMS_KEYS), (variant, seed)  # exactly
+        assert np.isfinite(part[list(SIMS_KEYS)].to_numpy()).all()
+    md = (tiny_run / "results/tiny/robustness.md").read_text()
+    assert "MAE ↓ area" in md and "aemt_md" in md and "mask seeds 1111, 1112, 1113" in md
+    for name in ("robustness.html", "robustness.png"):
+        assert (tiny_run / "results/tiny/report" / name).stat().st_size > 0
 
 
 def test_rerun_has_nothing_to_do(tiny_run):

@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "pretrain",
     "finetune",
     "aggregate",
+    "robustness",
     "report",
     "predict",
     "mmsa",

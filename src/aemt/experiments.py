@@ -1,9 +1,9 @@
 """The experiment design, as pure functions of the workflow config (`config/config.yaml` + overrides).
 
 Which datasets run, which pretraining configurations exist and which variant needs which, the λ1 / λ2
-sweeps (paper Fig. 4), the hyper-parameters each training job receives, and which files the aggregation
-and the report gather. `rules/common.smk` imports this module; everything here is tested without
-Snakemake (tests/test_experiments.py). Paths follow docs/contracts.md.
+sweeps (paper Fig. 4), the hyper-parameters each training job receives, and which files the aggregation,
+the robustness evaluation and the report gather. `rules/common.smk` imports this module; everything here
+is tested without Snakemake (tests/test_experiments.py). Paths follow docs/contracts.md.
 """
 
 from __future__ import annotations
@@ -26,6 +26,10 @@ VARIANT_INFO = {
     "aemt_nopre": ("w/o pretraining", "the autoencoder pretraining (random initialisation)"),
     "aemt_nopre_wo_cl": ("w/o pretraining, w/o CL", "pretraining and the contrastive loss"),
     "mult": ("MulT", "per-modality encoders, pretraining and the contrastive loss"),
+    "aemt_md": (
+        "AE-MT + modality dropout",
+        "nothing; training samples lose whole modalities at random (robust training)",
+    ),
 }
 VARIANT_LABELS = {name: label for name, (label, _) in VARIANT_INFO.items()}
 SWEEP_PREFIX = {"lambda1": "sens_l1_", "lambda2": "sens_l2_"}
@@ -46,6 +50,8 @@ REPORT_OUTPUTS = (
     "quality.png",
     "face_detection.png",
     "pretraining.html",
+    "robustness.html",
+    "robustness.png",
 )
 
 
@@ -172,6 +178,12 @@ def variants(config: dict) -> dict[str, dict]:
             raise ValueError(
                 f"variant {name!r} names pretraining {v['pretrain']!r}, which is not in `pretraining`"
             )
+        unknown = sorted(set(v.get("finetune") or {}) - set(config.get("finetune", {})))
+        if unknown:
+            raise ValueError(
+                f"variant {name!r} overrides finetune key(s) {unknown} that the config's `finetune` "
+                "section does not have (a typo?)"
+            )
     return out
 
 
@@ -267,6 +279,17 @@ def finetuned_all(config: dict, name: str, file: str = "metrics.json") -> list[s
 def sweep_runs(config: dict, name: str, param: str) -> list[str]:
     seeds = config["sensitivity"]["seeds"]
     return finetune_runs(name, sweep_variants(config, param), seeds)
+
+
+def robustness_runs(config: dict, name: str) -> list[str]:
+    """The robustness table of every (main variant, seed): the input of `robustness.csv`."""
+    seeds = config["seeds"]
+    return [f"results/{name}/robustness/{v}/{s}.csv" for v in main_variants(config) for s in seeds]
+
+
+def robustness_mask_seeds(config: dict) -> str:
+    """The `--mask-seeds` of `aemt robustness run` (a Snakemake param: a change reruns it)."""
+    return ",".join(str(int(s)) for s in config["robustness"]["mask_seeds"])
 
 
 def report_sweeps(name: str, exists: Callable[[str], bool]) -> list[str]:

@@ -11,6 +11,7 @@
     aemt report quality --manifest results/demo/manifest.csv --features-dir results/demo/features \
         --aligned results/demo/aligned/*/info.json --out-dir results/demo/report
     aemt report copy results/demo/sensitivity_lambda1.png results/demo/report/sensitivity_lambda1.png
+    aemt report robustness --csv results/demo/robustness.csv --scale sims --out-dir results/demo/report
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from aemt.commands._args import add_scale
+from aemt.commands._args import add_scale, numbers
 from aemt.errors import UserError
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -113,6 +114,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     q.add_argument("--worst", type=int, default=15, help="worst face-detection clips to list")
     q.set_defaults(handler=run_quality)
 
+    b = sub.add_parser(
+        "robustness",
+        help="robustness.html and robustness.png (missing modalities)",
+        description=(
+            "The tables of robustness.md (areas under the metric-vs-rate curves, absent modalities) "
+            "as HTML, and the metrics vs drop rate, one line per variant, ± std bands over seeds."
+        ),
+    )
+    b.add_argument("--csv", required=True, type=Path, help="results/<ds>/robustness.csv")
+    add_scale(b)
+    b.add_argument("--out-dir", required=True, type=Path, help="results/<dataset>/report")
+    b.add_argument("--dataset", default="", help="dataset name shown in titles")
+    b.add_argument("--mask-seeds", help="the mask seeds the runs used (named in the notes)")
+    b.set_defaults(handler=run_robustness)
+
     k = sub.add_parser("copy", help="copy a PNG into the report folder (atomic)")
     k.add_argument("src", type=Path, help="a PNG, e.g. results/<ds>/sensitivity_lambda1.png")
     k.add_argument("dst", type=Path, help="destination under results/<ds>/report/")
@@ -171,6 +187,17 @@ def run_quality(args: argparse.Namespace) -> int:
     sources = QualitySources(args.manifest, args.features_dir, folders)
     out = write_quality(sources, args.out_dir, args.dataset, QualityConfig(worst=args.worst))
     print(f"{out.n_clips} clips; wrote {out.html}, {out.overview_png}, {out.face_png}")
+    return 0
+
+
+def run_robustness(args: argparse.Namespace) -> int:
+    from aemt.evaluate.robustness import read_tables
+    from aemt.report.robustness import write_robustness_report
+
+    seeds = numbers(args.mask_seeds, "--mask-seeds", int) if args.mask_seeds else None
+    frame = read_tables([args.csv], args.scale)
+    html, png = write_robustness_report(frame, args.scale, args.out_dir, args.dataset, seeds)
+    print(f"wrote {html} and {png}")
     return 0
 
 

@@ -7,6 +7,9 @@ variant) the model starts from random weights and the normaliser is fitted on th
 
 Each step with lambda2 > 0 runs the anchor view and the strong-positive view (inputs with dropout, masks
 unchanged) as ONE forward of the concatenated batch [2B, ...]; L_senti = MSE on the anchor half.
+With `modality_dropout` > 0 (robust training, variant `aemt_md`) each training sample first loses whole
+modalities at random (:func:`aemt.train.missing.modality_dropout`; both views alike); valid and test
+batches never do.
 
 Selection: the epoch with the lowest validation MAE (`select: "mae"`, default, MMSA's validation L1) or
 validation MSE (`select: "loss"`); the same quantity drives ReduceLROnPlateau and early stopping. Only
@@ -43,6 +46,7 @@ from aemt.models.projection import ProjectionHead
 from aemt.train.checkpoint import cpu_state, finish, header, load_checkpoint
 from aemt.train.loop import LoopSpec, fit
 from aemt.train.losses import CONTRASTIVE_FORMS, contrastive_loss, polarity
+from aemt.train.missing import drop_steps, modality_dropout
 from aemt.train.runtime import (
     Runtime,
     build_optimizer,
@@ -87,6 +91,7 @@ class FinetuneConfig:
     projection: str = "mlp"  # mlp: the contrastive loss sees a projection head's output; none: Z
     projection_dim: int = 64
     input_dropout: float = 0.1
+    modality_dropout: float = 0.0  # per training sample, drop each modality with this probability
     early_stop: int = 8
     lr_patience: int = 4
     lr_factor: float = 0.5
@@ -109,6 +114,10 @@ class FinetuneConfig:
         if self.epochs < 1 or self.batch_size < 1:
             raise UserError("train.epochs and train.batch_size must be >= 1")
         check_patience(self.lr_patience, self.early_stop)
+        if not 0.0 <= self.modality_dropout < 1.0:
+            raise UserError(
+                f"train.modality_dropout must be in [0, 1); got {self.modality_dropout!r}"
+            )
 
 
 class FinetuneModel(nn.Module):
@@ -270,11 +279,14 @@ def run_finetune(
     def train_epoch(epoch: int) -> dict[str, float]:
         model.train()
         shuffle = epoch_generator(seed, epoch, 0)
+        dropper = epoch_generator(seed, epoch, 1)  # modality dropout (train batches only)
         totals = torch.zeros(3, device=runtime.device)
         for idx in progress(
             batch_indices(len(tr), cfg.batch_size, shuffle), f"finetune {epoch}/{cfg.epochs}"
         ):
             bx, bm = gather(tr.xs, tr.masks, idx, runtime.device)
+            if cfg.modality_dropout > 0:
+                bx, bm = drop_steps(bx, bm, modality_dropout(bm, cfg.modality_dropout, dropper))
             parts = finetune_losses(
                 model, bx, bm, tr.labels[idx.to(tr.labels.device)], cfg, runtime
             )
