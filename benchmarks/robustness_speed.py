@@ -1,4 +1,4 @@
-"""Seconds per robustness evaluation (`aemt robustness run` on one checkpoint), with synthetic tensors.
+"""Seconds per robustness evaluation (`aemt robustness` on one checkpoint), with synthetic tensors.
 
 One evaluation = 1 + 10 x (mask seeds) + 6 passes over the test split (rate 0, ten rates per mask seed, six
 absence protocols), each a full prediction of the split. A random-weight fine-tuned checkpoint of the
@@ -23,19 +23,15 @@ import tempfile
 import time
 from pathlib import Path
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as `aemt robustness run` does; before torch
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as `aemt robustness` does; before torch
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 
 from aemt.constants import MODALITIES  # noqa: E402
-from aemt.evaluate.robustness import (  # noqa: E402
-    ABSENT,
-    RATES,
-    RobustnessConfig,
-    evaluate_checkpoints,
-)
+from aemt.evaluate.robustness import ABSENT, RATES  # noqa: E402
+from aemt.evaluate.robustness_run import RobustnessConfig, evaluate_checkpoints  # noqa: E402
 from aemt.models.aemt import AEMT  # noqa: E402
 from aemt.models.config import ModelConfig  # noqa: E402
 from aemt.train.checkpoint import header, save_checkpoint  # noqa: E402

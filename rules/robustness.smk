@@ -26,7 +26,7 @@ rule robustness_run:
     conda:
         "../envs/train.yaml"
     shell:
-        "aemt robustness run --model {input.model} --aligned-dir {params.aligned_dir}"
+        "aemt robustness --model {input.model} --aligned-dir {params.aligned_dir}"
         " --mask-seeds {params.mask_seeds} --threads {threads} --out {output} > {log} 2>&1"
 
 
@@ -49,7 +49,7 @@ rule robustness_summary:
     conda:
         "../envs/report.yaml"
     shell:
-        "aemt robustness summary --runs {input} --scale {params.scale} --out-dir {params.out_dir}"
+        "aemt report robustness-tables --runs {input} --scale {params.scale} --out-dir {params.out_dir}"
         " --dataset {wildcards.dataset} --mask-seeds {params.mask_seeds} 2> {log} | tee -a {log}"
 
 

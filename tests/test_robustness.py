@@ -16,13 +16,14 @@ from aemt import cli
 from aemt.constants import METRIC_KEYS, MODALITIES
 from aemt.errors import UserError
 from aemt.evaluate import robustness as rb
+from aemt.evaluate import robustness_run as run
 from aemt.report.robustness import absence_table, area_table
 from aemt.train.finetune import run_finetune
 from aemt.train.splits import load_split
 from tests._train_helpers import hparams, write_aligned
 
 SMALL = {"train": 16, "valid": 8, "test": 12, "unlabeled": 4}
-CFG = rb.RobustnessConfig(mask_seeds=(1111, 1112))
+CFG = run.RobustnessConfig(mask_seeds=(1111, 1112))
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +44,7 @@ def _model(ds: Path, variant: str = "aemt") -> Path:
 
 
 def test_rate_zero_reproduces_the_runs_test_metrics_exactly(runs: Path, capsys):
-    frame = rb.evaluate_checkpoints(
+    frame = run.evaluate_checkpoints(
         [_model(runs), _model(runs, "aemt_md")], runs / "aligned", CFG, 1
     )
     assert list(frame.columns) == [*rb.HEAD, *METRIC_KEYS["sims"]]
@@ -61,7 +62,7 @@ def test_rate_zero_reproduces_the_runs_test_metrics_exactly(runs: Path, capsys):
         # every input gone: one constant prediction for every clip, so Corr is 0
         assert part.iloc[10]["Corr"] == 0.0 and part.iloc[10]["MAE"] != clean["MAE"]
     assert "warning" not in capsys.readouterr().err
-    again = rb.evaluate_checkpoints([_model(runs)], runs / "aligned", CFG, 1)
+    again = run.evaluate_checkpoints([_model(runs)], runs / "aligned", CFG, 1)
     pd.testing.assert_frame_equal(again, frame.iloc[: rb.N_PROTOCOLS].reset_index(drop=True))
 
 
@@ -71,15 +72,15 @@ def test_a_changed_batch_size_is_reported_when_rate_zero_differs(runs: Path, cap
     fake.mkdir(parents=True)
     (fake / "model.pt").write_bytes(_model(runs).read_bytes())
     (fake / "metrics.json").write_text(json.dumps({**metrics, "MAE": metrics["MAE"] + 0.01}))
-    rb.evaluate_checkpoints([fake / "model.pt"], runs / "aligned", CFG, 1)
+    run.evaluate_checkpoints([fake / "model.pt"], runs / "aligned", CFG, 1)
     err = capsys.readouterr().err
     assert "rate-0 MAE" in err and "differs from the run's" in err
 
 
 def test_masks_are_fixed_nested_and_the_same_for_every_model(runs: Path):
     masks = load_split(runs / "aligned", "test").masks
-    first = list(rb.protocol_drops(masks, (1111, 1112)))
-    second = list(rb.protocol_drops(masks, (1111, 1112)))
+    first = list(run.protocol_drops(masks, (1111, 1112)))
+    second = list(run.protocol_drops(masks, (1111, 1112)))
     assert [(p, r) for p, r, _ in first] == [(p, r) for p, r, _ in second]
     for (_, _, a), (_, _, b) in zip(first, second, strict=True):
         assert all(np.array_equal(x[m], y[m]) for x, y in zip(a, b, strict=True) for m in x)
@@ -90,10 +91,10 @@ def test_masks_are_fixed_nested_and_the_same_for_every_model(runs: Path):
             assert all((d_high[m] | ~d_low[m]).all() for m in MODALITIES)  # nested
     assert all(random[1.0][0][m].all() for m in MODALITIES)
     big = {m: np.ones((400, 50), dtype=bool) for m in MODALITIES}
-    drawn = {rate: draws for p, rate, draws in rb.protocol_drops(big, (7,)) if p == rb.RANDOM}
+    drawn = {rate: draws for p, rate, draws in run.protocol_drops(big, (7,)) if p == rb.RANDOM}
     for rate in (0.1, 0.5, 0.9):
         assert drawn[rate][0]["audio"].mean() == pytest.approx(rate, abs=0.01)
-    other = {r: d for p, r, d in rb.protocol_drops(big, (8,)) if p == rb.RANDOM}
+    other = {r: d for p, r, d in run.protocol_drops(big, (8,)) if p == rb.RANDOM}
     assert not np.array_equal(other[0.5][0]["text"], drawn[0.5][0]["text"])
     absent = {p: draws[0] for p, _, draws in first if p != rb.RANDOM}
     assert set(absent["without_text_audio"]) == {"text", "audio"}
@@ -105,9 +106,9 @@ def test_another_datasets_features_are_refused(runs: Path, tmp_path: Path):
     info = json.loads((other / "test" / "info.json").read_text())
     (other / "test" / "info.json").write_text(json.dumps({**info, "audio_feature_set": "ComParE"}))
     with pytest.raises(UserError, match="trained on other features.*audio_feature_set"):
-        rb.evaluate_checkpoints([_model(runs)], other, CFG, 1)
+        run.evaluate_checkpoints([_model(runs)], other, CFG, 1)
     with pytest.raises(UserError, match="at least one mask seed"):
-        rb.RobustnessConfig(mask_seeds=())
+        run.RobustnessConfig(mask_seeds=())
 
 
 def synthetic(scale: str = "sims", seeds=(1111, 1112)) -> pd.DataFrame:
@@ -160,7 +161,7 @@ def test_summary_and_report_commands(tmp_path: Path, capsys):
         part.to_csv(path, index=False)
         runs.append(path)
     out = tmp_path / "tiny"
-    argv = ["robustness", "summary", "--runs", *map(str, runs), "--scale", "sims"]
+    argv = ["report", "robustness-tables", "--runs", *map(str, runs), "--scale", "sims"]
     assert cli.main([*argv, "--out-dir", str(out), "--mask-seeds", "1111,1112"]) == 0
     printed = capsys.readouterr().out
     assert "| aemt_md | AE-MT + modality dropout | 2 |" in printed
@@ -186,7 +187,7 @@ def test_summary_and_report_commands(tmp_path: Path, capsys):
 
 def test_run_command_writes_the_csv(runs: Path, tmp_path: Path):
     out = tmp_path / "r" / "aemt" / "1111.csv"
-    argv = ["robustness", "run", "--model", str(_model(runs)), "--aligned-dir"]
+    argv = ["robustness", "--model", str(_model(runs)), "--aligned-dir"]
     argv += [str(runs / "aligned"), "--out", str(out), "--mask-seeds", "5", "--threads", "1"]
     assert cli.main(argv) == 0
     frame = pd.read_csv(out)
@@ -202,7 +203,7 @@ def test_the_rate_zero_check_reads_nan_as_equal(tmp_path: Path, capsys):
     recorded = {k: float(clean[k]) for k in METRIC_KEYS["mosei"]}
     path = tmp_path / "metrics.json"
     path.write_text(json.dumps({**recorded, "variant": "aemt", "valid": {"MAE": 0.1}}))
-    assert rb.check_clean(frame.iloc[: rb.N_PROTOCOLS], path, "mosei")
+    assert run.check_clean(frame.iloc[: rb.N_PROTOCOLS], path, "mosei")
     path.write_text(json.dumps({**recorded, "Acc-7": recorded["Acc-7"] + 1e-12}))
-    assert not rb.check_clean(frame.iloc[: rb.N_PROTOCOLS], path, "mosei")
+    assert not run.check_clean(frame.iloc[: rb.N_PROTOCOLS], path, "mosei")
     assert "rate-0 Acc-7" in capsys.readouterr().err

@@ -288,7 +288,7 @@ def robustness_runs(config: dict, name: str) -> list[str]:
 
 
 def robustness_mask_seeds(config: dict) -> str:
-    """The `--mask-seeds` of `aemt robustness run` (a Snakemake param: a change reruns it)."""
+    """The `--mask-seeds` of `aemt robustness` (a Snakemake param: a change reruns it)."""
     return ",".join(str(int(s)) for s in config["robustness"]["mask_seeds"])
 
 

@@ -11,6 +11,8 @@
     aemt report quality --manifest results/demo/manifest.csv --features-dir results/demo/features \
         --aligned results/demo/aligned/*/info.json --out-dir results/demo/report
     aemt report copy results/demo/sensitivity_lambda1.png results/demo/report/sensitivity_lambda1.png
+    aemt report robustness-tables --runs results/demo/robustness/*/*.csv --scale sims \
+        --out-dir results/demo
     aemt report robustness --csv results/demo/robustness.csv --scale sims --out-dir results/demo/report
 """
 
@@ -129,6 +131,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     b.add_argument("--mask-seeds", help="the mask seeds the runs used (named in the notes)")
     b.set_defaults(handler=run_robustness)
 
+    t = sub.add_parser(
+        "robustness-tables",
+        help="robustness.csv + robustness.md from the per-run CSVs of `aemt robustness`",
+    )
+    t.add_argument("--runs", required=True, nargs="+", type=Path, help="CSVs of `aemt robustness`")
+    add_scale(t)
+    t.add_argument("--out-dir", required=True, type=Path, help="results/<dataset>")
+    t.add_argument("--dataset", help="dataset name in titles (default: the output folder's name)")
+    t.add_argument("--mask-seeds", help="the mask seeds the runs used (named in the notes)")
+    t.set_defaults(handler=run_robustness_tables)
+
     k = sub.add_parser("copy", help="copy a PNG into the report folder (atomic)")
     k.add_argument("src", type=Path, help="a PNG, e.g. results/<ds>/sensitivity_lambda1.png")
     k.add_argument("dst", type=Path, help="destination under results/<ds>/report/")
@@ -198,6 +211,21 @@ def run_robustness(args: argparse.Namespace) -> int:
     frame = read_tables([args.csv], args.scale)
     html, png = write_robustness_report(frame, args.scale, args.out_dir, args.dataset, seeds)
     print(f"wrote {html} and {png}")
+    return 0
+
+
+def run_robustness_tables(args: argparse.Namespace) -> int:
+    from aemt.evaluate.robustness import read_tables
+    from aemt.io import save_csv
+    from aemt.report.robustness import write_robustness_markdown
+
+    frame = read_tables(args.runs, args.scale)
+    dataset = args.dataset or args.out_dir.resolve().name
+    seeds = numbers(args.mask_seeds, "--mask-seeds", int) if args.mask_seeds else None
+    csv, md = args.out_dir / "robustness.csv", args.out_dir / "robustness.md"
+    save_csv(csv, frame)
+    print(write_robustness_markdown(frame, args.scale, md, dataset, seeds))
+    print(f"\nwrote {csv} and {md}")
     return 0
 
 

@@ -1,9 +1,8 @@
 """`aemt robustness`: fine-tuned checkpoints under missing modalities (per-step random dropping at rates
-0.0-1.0, whole modalities absent), then the summary over runs.
+0.0-1.0, whole modalities absent) -> one CSV; `aemt report robustness-tables` stacks the runs.
 
-    aemt robustness run --model results/demo/finetune/aemt/1111/model.pt \
+    aemt robustness --model results/demo/finetune/aemt/1111/model.pt \
         --aligned-dir results/demo/aligned --out results/demo/robustness/aemt/1111.csv
-    aemt robustness summary --runs results/demo/robustness/*/*.csv --scale sims --out-dir results/demo
 """
 
 from __future__ import annotations
@@ -11,7 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from aemt.commands._args import add_scale, numbers, quiet_openmp
+from aemt.commands._args import numbers, quiet_openmp
 
 DEFAULT_MASK_SEEDS = "1111,1112,1113"
 
@@ -23,51 +22,34 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=(
             "Evaluate fine-tuned checkpoints on the TEST split with input steps dropped (masked and "
             "zeroed) at random, at rates 0.0, 0.1, ..., 1.0 in all three modalities with fixed mask "
-            "seeds, and with each modality and each pair absent (`run`); then stack the runs into "
-            "robustness.csv and write robustness.md with the area under each metric-vs-rate curve, "
-            "mean ± std over seeds (`summary`)."
+            "seeds, and with each modality and each pair absent; write one CSV (variant, seed, "
+            "protocol, rate, metrics). Rate 0 reproduces each run's metrics.json (a warning says "
+            "when it does not: another device type or batch size than at training). The variant, "
+            "seed and scale come from the checkpoint. `aemt report robustness-tables` stacks the "
+            "runs into robustness.csv / robustness.md."
         ),
     )
-    sub = p.add_subparsers(dest="part", metavar="PART", required=True)
-
-    r = sub.add_parser(
-        "run",
-        help="evaluate checkpoints -> one CSV (variant, seed, protocol, rate, metrics)",
-        description=(
-            "Rate 0 reproduces each run's metrics.json (a warning says when it does not: another "
-            "device type or batch size than at training). The variant, seed and scale come from the "
-            "checkpoint."
-        ),
-    )
-    r.add_argument(
+    p.add_argument(
         "--model", required=True, nargs="+", type=Path, help="finetune/<variant>/<seed>/model.pt"
     )
-    r.add_argument("--aligned-dir", required=True, type=Path, help="results/<ds>/aligned")
-    r.add_argument("--out", required=True, type=Path, help="CSV to write")
-    r.add_argument(
+    p.add_argument("--aligned-dir", required=True, type=Path, help="results/<ds>/aligned")
+    p.add_argument("--out", required=True, type=Path, help="CSV to write")
+    p.add_argument(
         "--mask-seeds",
         default=DEFAULT_MASK_SEEDS,
         help=f"comma-separated seeds of the drop masks (default {DEFAULT_MASK_SEEDS})",
     )
-    r.add_argument(
+    p.add_argument(
         "--batch-size", type=int, help="evaluation batch (default: the run's, 4 x finetune batch)"
     )
-    r.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
-    r.add_argument("--device", default=None, help="cuda or cpu (default: cuda when available)")
-    r.set_defaults(handler=run_eval)
-
-    s = sub.add_parser("summary", help="robustness.csv + robustness.md from the per-run CSVs")
-    s.add_argument("--runs", required=True, nargs="+", type=Path, help="CSVs of `robustness run`")
-    add_scale(s)
-    s.add_argument("--out-dir", required=True, type=Path, help="results/<dataset>")
-    s.add_argument("--dataset", help="dataset name in titles (default: the output folder's name)")
-    s.add_argument("--mask-seeds", help="the mask seeds the runs used (named in the notes)")
-    s.set_defaults(handler=run_summary)
+    p.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
+    p.add_argument("--device", default=None, help="cuda or cpu (default: cuda when available)")
+    p.set_defaults(handler=run_eval)
 
 
 def run_eval(args: argparse.Namespace) -> int:
     quiet_openmp()
-    from aemt.evaluate.robustness import RobustnessConfig, evaluate_checkpoints
+    from aemt.evaluate.robustness_run import RobustnessConfig, evaluate_checkpoints
     from aemt.io import save_csv
 
     cfg = RobustnessConfig(
@@ -77,19 +59,4 @@ def run_eval(args: argparse.Namespace) -> int:
     frame = evaluate_checkpoints(args.model, args.aligned_dir, cfg, args.threads, args.device)
     save_csv(args.out, frame)
     print(f"wrote {args.out} ({len(frame)} rows)")
-    return 0
-
-
-def run_summary(args: argparse.Namespace) -> int:
-    from aemt.evaluate.robustness import read_tables
-    from aemt.io import save_csv
-    from aemt.report.robustness import write_robustness_markdown
-
-    frame = read_tables(args.runs, args.scale)
-    dataset = args.dataset or args.out_dir.resolve().name
-    seeds = numbers(args.mask_seeds, "--mask-seeds", int) if args.mask_seeds else None
-    csv, md = args.out_dir / "robustness.csv", args.out_dir / "robustness.md"
-    save_csv(csv, frame)
-    print(write_robustness_markdown(frame, args.scale, md, dataset, seeds))
-    print(f"\nwrote {csv} and {md}")
     return 0
