@@ -57,6 +57,10 @@ class Extractor:
     def load(self) -> None:
         """Load models (once); called automatically by `extract`."""
 
+    def same_input(self, sidecar: dict[str, Any], clip: Clip) -> bool:
+        """Whether a finished sidecar was made from this clip's input (text: the same transcript)."""
+        return True
+
     def extract(self, clip: Clip) -> tuple[np.ndarray, dict[str, Any]]:
         raise NotImplementedError
 
