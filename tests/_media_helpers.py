@@ -53,12 +53,14 @@ def make_clip(
     stereo: bool = False,
     blank_from: float | None = None,
     rotation: int = 0,
+    silent: bool = False,
 ) -> Path:
     """Write an mp4 (moov atom first, so a truncated copy still plays its beginning).
 
     `blank_from`: seconds after which the face disappears (frames without a face). `rotation` (a multiple
     of 90): store every frame turned the other way and tag the stream with this display rotation (degrees
-    counterclockwise), as phones do; a player shows the clip upright, at `size`.
+    counterclockwise), as phones do; a player shows the clip upright, at `size`. `silent`: an audio
+    stream of digital silence.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -91,6 +93,8 @@ def make_clip(
             out.mux(packet)
         if sound is not None:
             samples = voice(duration, sample_rate)[None]  # [1, n]
+            if silent:
+                samples = np.zeros_like(samples)
             if stereo:  # right channel silent: the mono downmix is the left channel, scaled
                 samples = np.concatenate([samples, np.zeros_like(samples)])  # [2, n]
             for start in range(0, samples.shape[1], 1024):

@@ -13,6 +13,7 @@ from aemt.asr.words import (
     split_words,
     spread_words,
     timed_words,
+    word_errors,
 )
 
 
@@ -90,3 +91,9 @@ def test_match_words_gap_between_neighbours_and_punctuation():
     assert [w.word for w in gap] == ["THAT", "WAS", "-"]
     assert gap[0].start == 0.7 and gap[-1].end == 1.0  # between "mean" and "impressive."
     assert countable(words) == 5  # "-" cannot match
+
+
+def test_word_errors_count_edits_on_normalised_words():
+    assert word_errors("NOW THE TITLE", "Now at the title.") == (1, 3)  # one insertion
+    assert word_errors("a b c d", "a x c") == (2, 4)  # a substitution and a deletion
+    assert word_errors("", "") == (0, 0) and word_errors("a", "") == (1, 1)

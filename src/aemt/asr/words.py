@@ -55,9 +55,10 @@ def split_words(text: str) -> list[tuple[int, int]]:
 
 
 def normalise(word: str) -> str:
-    """Compatibility-normalised, case-folded, without punctuation and symbols ("Didn't," -> "didnt")."""
+    """Compatibility-normalised, case-folded, without punctuation, symbols, spaces and control
+    characters ("Didn't," -> "didnt")."""
     folded = unicodedata.normalize("NFKC", word).casefold()
-    return "".join(c for c in folded if unicodedata.category(c)[0] not in "PS")
+    return "".join(c for c in folded if unicodedata.category(c)[0] not in "PSZC")
 
 
 def _weights(words: Sequence[str]) -> list[float]:
@@ -149,3 +150,16 @@ def match_words(text: str, recognised: Sequence[Word]) -> tuple[list[Word], int]
 def countable(words: Sequence[Word]) -> int:
     """Words that can match at all (not pure punctuation): the denominator of the match rate."""
     return sum(bool(normalise(w.word)) for w in words)
+
+
+def word_errors(reference: str, hypothesis: str) -> tuple[int, int]:
+    """(substitutions + deletions + insertions, reference words) between two transcripts, on
+    normalised words (the numerator and denominator of the word error rate)."""
+    ref = [k for k in (normalise(reference[a:b]) for a, b in split_words(reference)) if k]
+    hyp = [k for k in (normalise(hypothesis[a:b]) for a, b in split_words(hypothesis)) if k]
+    row = list(range(len(hyp) + 1))  # edit distances of ref[:i] to every hyp prefix
+    for i, r in enumerate(ref, start=1):
+        prev, row[0] = row[0], i
+        for j, h in enumerate(hyp, start=1):
+            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (r != h))
+    return row[-1], len(ref)
