@@ -94,7 +94,9 @@ def _rows(trained: Trained, split: str) -> pd.DataFrame:
 
 def test_round_trip_cli_matches_pipeline(trained: Trained, tmp_path: Path, capsys) -> None:
     test = _rows(trained, "test")
-    extra = _rows(trained, "train").iloc[0]  # no transcript row: predicted with empty text
+    extra = _rows(trained, "train").iloc[
+        0
+    ]  # no transcript row: its (generated) sound is transcribed
     broken = tmp_path / "broken.mp4"
     broken.write_bytes(b"\x00not a video" * 50)
     csv = tmp_path / "transcripts.csv"
@@ -106,11 +108,12 @@ def test_round_trip_cli_matches_pipeline(trained: Trained, tmp_path: Path, capsy
     assert rc == 0
     printed = capsys.readouterr()
     assert "score" in printed.out and "polarity" in printed.out
-    assert "no transcript" in printed.err
+    assert "no transcript" in printed.err and "speech will be transcribed" in printed.err
     table = pd.read_csv(out, keep_default_na=False, na_values=[""])
     assert list(table["video"]) == videos
     expected = trained.predictions.set_index("key").loc[test["key"], "pred"].to_numpy()
     np.testing.assert_allclose(table["score"][:2].to_numpy(), expected, atol=1e-5)
+    # The generated tone holds no words: nothing recognised, still empty_text.
     assert list(table["status"]) == ["ok", "ok", "empty_text", "unreadable_video;empty_text"]
     assert np.isfinite(table["score"][2]) and np.isnan(table["score"][3])
     for score, cls, pol in table[["score", "class", "polarity"]].to_numpy()[:3]:
@@ -233,3 +236,14 @@ def test_real_mosi_clips(shared_data: Path, trained: Trained) -> None:
     )
     assert np.isfinite(table["score"]).all()
     assert list(table["status"]) == ["ok"] * 3  # faces on every frame, audio present
+
+
+def test_real_mosi_clip_without_text_is_transcribed(shared_data: Path, trained: Trained) -> None:
+    video = shared_data / "mosi" / "clips" / "0h-zjBukYpk_24.mp4"  # "I MEAN THAT WAS IMPRESSIVE"
+    if not video.is_file():
+        pytest.skip("MOSI clip not present")
+    plan = build_plan(trained.finetuned, load_finetuned(trained.finetuned), PredictConfig())
+    assert plan.align_mode == "bins" and plan.recognizer is None  # resolved only when needed
+    xs, masks, statuses = extract_aligned(plan, make_clips([str(video)], [""]))
+    assert statuses == ["ok"] and plan.recognizer is not None
+    assert masks["text"][0].sum() == 8  # [CLS] i mean that was impressive . [SEP]
