@@ -258,7 +258,7 @@ def transcript_section(clips: pd.DataFrame, worst: int) -> list[str]:
     note = (
         f"{n_asr} of {len(readable)} transcripts came from speech recognition (source asr); the "
         f"others are the label text. Label transcripts matched onto recognised words (word "
-        f"timings): {len(heard)} clip(s), match rate {_describe(rates, '')}. "
+        f"timings): {len(heard)} clip(s), match rate {_describe(rates, '(matched / label words)')}. "
         f"{len(label) - len(heard) - n_none} label transcript(s) where nothing was recognised and "
         f"{n_none} without recognition (asr: never, or no audio stream) have their words spread "
         "over the clip (match rate 0)."
