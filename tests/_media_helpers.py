@@ -203,3 +203,26 @@ def make_counter_clip(
         for packet in video.encode():
             out.mux(packet)
     return path
+
+
+def kill_midway(args: list[str], out: Path, done_clips: int = 2, timeout: float = 120.0) -> int:
+    """Run `aemt <args>` in a child and SIGKILL it once `done_clips` per-clip JSON files exist under
+    `out` (a shard interrupted mid-way); returns the killed child's pid."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
+    cmd = [sys.executable, "-m", "aemt", *args]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + timeout
+    while len(list(out.glob("*/*.json"))) < done_clips:
+        assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
+        assert time.monotonic() < deadline, f"no {done_clips} clips finished in {timeout:g} s"
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    proc.stderr.close()
+    return proc.pid

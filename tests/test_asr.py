@@ -5,11 +5,6 @@ offline model, and (with ../shared/data) real speech at a known offset: word tim
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 import wave
 from pathlib import Path
 
@@ -24,9 +19,7 @@ from aemt.asr.words import normalise
 from aemt.cli import main
 from aemt.errors import UserError
 from aemt.features.media import decode_audio
-from tests._media_helpers import make_clip, write_manifest
-
-REPO = Path(__file__).resolve().parents[1]
+from tests._media_helpers import kill_midway, make_clip, write_manifest
 
 
 def records(out: Path) -> dict[str, dict]:
@@ -124,22 +117,13 @@ def test_killed_shard_resumes_without_redoing_finished_clips(tmp_path):
              "video": make_clip(tmp_path / "raw" / f"{i}.mp4")} for i in range(n)]  # fmt: skip
     manifest = write_manifest(tmp_path / "manifest.csv", rows)
     out, done = tmp_path / "asr", tmp_path / "asr" / "shard_0000.csv"
-    cmd = [sys.executable, "-m", "aemt", "asr", "--manifest", str(manifest), "--shard", "0",
-           "--out-dir", str(out), "--done", str(done)]  # fmt: skip
-    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 120
-    while len(list(out.glob("*/*.json"))) < 2:
-        assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
-        assert time.monotonic() < deadline, "no clip finished in 120 s"
-        time.sleep(0.02)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    proc.stderr.close()
+    args = ["asr", "--manifest", str(manifest), "--shard", "0", "--out-dir", str(out), "--done",
+            str(done)]  # fmt: skip
+    pid = kill_midway(args, out)
     finished = sorted(out.glob("*/*.json"))
     assert 2 <= len(finished) < n and not done.exists()
     before = {p: (p.stat().st_ino, p.stat().st_mtime_ns) for p in finished}
-    stray = out / "v" / f".{rows[-1]['clip_id']}.json.{proc.pid}.tmp"  # as the killed writer leaves
+    stray = out / "v" / f".{rows[-1]['clip_id']}.json.{pid}.tmp"  # as the killed writer leaves
     stray.write_text("{")
     table = asr_shard(manifest, 0, out, done, "missing", AsrOptions())
     assert {p: (p.stat().st_ino, p.stat().st_mtime_ns) for p in finished} == before

