@@ -21,6 +21,7 @@ include: "rules/align.smk"
 include: "rules/pretrain.smk"
 include: "rules/finetune.smk"
 include: "rules/aggregate.smk"
+include: "rules/robustness.smk"
 include: "rules/report.smk"
 
 
@@ -62,6 +63,11 @@ rule sensitivity:
             dataset=RUN_DATASETS,
             param=SWEEPS,
         ),
+
+
+rule robustness:
+    input:
+        expand("results/{dataset}/robustness.md", dataset=RUN_DATASETS),
 
 
 rule report:

@@ -27,10 +27,10 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as `aemt pretrain/finetun
 import torch  # noqa: E402
 
 from aemt.constants import MODALITIES
-from aemt.models.aemt import AEMT
 from aemt.models.config import ModelConfig
-from aemt.train.finetune import FinetuneConfig, finetune_losses, predict  # noqa: E402
-from aemt.train.pretrain import PretrainConfig, PretrainModel, evaluate_pretrain, pretrain_losses
+from aemt.train.finetune import FinetuneConfig, FinetuneModel, finetune_losses, predict  # noqa: E402
+from aemt.train.pretext import evaluate_pretrain, pretrain_losses
+from aemt.train.pretrain import PretrainConfig, PretrainModel
 from aemt.train.runtime import (  # noqa: E402
     Runtime,
     build_optimizer,
@@ -155,7 +155,7 @@ def bench_finetune(args, runtime: Runtime, dims: dict[str, int]) -> Row:
     )
     data = synthetic(rows, dims, args.length, runtime.device, labelled=True)
     valid = synthetic(args.n_valid, dims, args.length, runtime.device, labelled=True)
-    model = AEMT(model_config(args, dims)).to(runtime.device)
+    model = FinetuneModel(model_config(args, dims), cfg).to(runtime.device)  # + projection head
     opt = build_optimizer(model, cfg.lr, cfg.weight_decay)
     model.train()
 

@@ -143,12 +143,12 @@ def pretrain_input(wildcards):
 
 
 def pretrain_hparams(wildcards):
-    return design.pretrain_hparams(config, wildcards.pretrain)
+    return design.pretrain_hparams(config, wildcards.pretrain, wildcards.seed)
 
 
 def finetune_input(wildcards):
     inputs = {"aligned": design.aligned_files(wildcards.dataset, SPLITS)}
-    pretrained = design.pretrained_for(config, wildcards.dataset, wildcards.variant)
+    pretrained = design.pretrained_for(config, wildcards.dataset, wildcards.variant, wildcards.seed)
     return inputs | ({"pretrained": pretrained} if pretrained else {})
 
 
@@ -161,8 +161,7 @@ def finetune_hparams(wildcards):
 
 
 def pretrained_all(dataset):
-    names = design.pretrainings_of(config, MAIN_VARIANTS)
-    return [design.pretrain_path(dataset, name) for name in names]
+    return design.pretrained_all(config, dataset)
 
 
 def finetuned_all(dataset, file="metrics.json"):
@@ -183,6 +182,23 @@ def sensitivity_prefix(wildcards):
 
 def finetuned_predictions(wildcards):
     return finetuned_all(wildcards.dataset, "predictions.csv")
+
+
+def pretrain_curve_histories(wildcards):
+    exists = lambda path: Path(path).exists()
+    seeds = design.report_pretrain_seeds(config, wildcards.dataset, wildcards.pretrain, exists)
+    return [design.pretrain_path(wildcards.dataset, wildcards.pretrain, s, "history.csv") for s in seeds]
+
+
+def pretraining_histories(wildcards):
+    exists = lambda path: Path(path).exists()
+    shown = design.report_variants(config, design.report_sweeps(wildcards.dataset, exists))
+    runs = design.pretrain_runs(config, shown)
+    return [
+        design.pretrain_path(wildcards.dataset, p, s, "history.csv")
+        for p, seeds in runs.items()
+        for s in seeds
+    ]
 
 
 def curve_runs(wildcards, file):
@@ -227,6 +243,18 @@ def quality_sources(wildcards, input):
         f"--manifest {input.manifest} --features-dir results/{wildcards.dataset}/features"
         f" --transcripts {input.transcripts}"
     )
+
+
+def robustness_test(wildcards):
+    return design.aligned_files(wildcards.dataset, ["test"])
+
+
+def robustness_runs(wildcards):
+    return design.robustness_runs(config, wildcards.dataset)
+
+
+def robustness_mask_seeds(wildcards):
+    return design.robustness_mask_seeds(config)
 
 
 def report_files(dataset):

@@ -1,20 +1,21 @@
 # Pretraining: per-modality autoencoders (reconstruction + modality-consistency detection), trained jointly on
-# unlabeled clips + the train split. One job per dataset x pretraining configuration, shared by variants.
+# unlabeled clips + the train split. One job per dataset x pretraining configuration x seed: fine-tuning
+# seed s starts from the pretraining run of seed s, shared by the variants with that configuration.
 
 
 rule pretrain:
     input:
         pretrain_input,
     output:
-        model="results/{dataset}/pretrain/{pretrain}/model.pt",
-        history="results/{dataset}/pretrain/{pretrain}/history.csv",
+        model="results/{dataset}/pretrain/{pretrain}/{seed}/model.pt",
+        history="results/{dataset}/pretrain/{pretrain}/{seed}/history.csv",
     log:
-        "logs/{dataset}/pretrain/{pretrain}.log",
+        "logs/{dataset}/pretrain/{pretrain}/{seed}.log",
     benchmark:
-        "benchmarks/{dataset}/pretrain/{pretrain}.tsv"
+        "benchmarks/{dataset}/pretrain/{pretrain}/{seed}.tsv"
     params:
         aligned_dir="results/{dataset}/aligned",
-        out_dir="results/{dataset}/pretrain/{pretrain}",
+        out_dir=output_dir,
         hparams=pretrain_hparams,
     threads: 2
     resources:

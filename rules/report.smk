@@ -64,7 +64,7 @@ rule report_results:
 
 rule report_pretrain_curves:
     input:
-        "results/{dataset}/pretrain/{pretrain}/history.csv",
+        pretrain_curve_histories,
     output:
         report(
             "results/{dataset}/report/curves/pretrain_{pretrain}.png",
@@ -82,8 +82,32 @@ rule report_pretrain_curves:
     conda:
         "../envs/report.yaml"
     shell:
-        "aemt report pretrain-curves --history {input} --name {wildcards.pretrain}"
+        "aemt report pretrain-curves --histories {input} --name {wildcards.pretrain}"
         " --dataset {wildcards.dataset} --out {output} > {log} 2>&1"
+
+
+rule report_pretraining:
+    input:
+        pretraining_histories,
+    output:
+        report(
+            "results/{dataset}/report/pretraining.html",
+            caption="../workflow/report/pretraining.rst",
+            category="{dataset}",
+            subcategory="2. Training curves",
+            labels={"stage": "1. pretraining", "run": "diagnostics (all runs)"},
+        ),
+    log:
+        "logs/{dataset}/report/pretraining.log",
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    conda:
+        "../envs/report.yaml"
+    shell:
+        "aemt report pretraining --histories {input} --dataset {wildcards.dataset}"
+        " --out {output} > {log} 2>&1"
 
 
 rule report_finetune_curves:

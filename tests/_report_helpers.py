@@ -10,6 +10,7 @@ import pandas as pd
 
 VARIANTS = {"aemt": 0.30, "aemt_wo_cl": 0.25, "mult": 0.40}  # variant -> noise of its predictions
 SEEDS = [1111, 1112]
+MODS = ("text", "audio", "vision")
 N_TEST = 20
 # Clips of the fabricated manifest: (key, split, manifest status, face rate, text)
 CLIPS = [
@@ -75,22 +76,25 @@ def write_runs(ds: Path, scale: str = "sims") -> None:
                 }
             ).to_csv(run / "history.csv", index=False)
     epochs = np.arange(1, 8)
-    pretrain = ds / "pretrain" / "transformer"
-    pretrain.mkdir(parents=True)
-    pd.DataFrame(
-        {
-            "epoch": epochs,
-            "lr": 5e-4,
-            "train_loss": 2.0 / epochs,
-            "train_recon": 1.5 / epochs,
-            "train_consistency": 0.69 - 0.05 * epochs,
-            "valid_loss": 2.2 / epochs + 0.02 * epochs,
-            "valid_recon": 1.6 / epochs + 0.02 * epochs,
-            "valid_consistency": 0.7 - 0.04 * epochs,
-            "valid_consistency_acc": 0.5 + 0.05 * epochs,
-            "seconds": 1.0,
-        }
-    ).to_csv(pretrain / "history.csv", index=False)
+    for k, seed in enumerate(SEEDS):
+        pretrain = ds / "pretrain" / "transformer" / str(seed)
+        pretrain.mkdir(parents=True)
+        pd.DataFrame(
+            {
+                "epoch": epochs,
+                "lr": 5e-4,
+                "train_loss": 2.0 / epochs + 0.1 * k,
+                "train_recon": 1.5 / epochs,
+                "train_consistency": 0.69 - 0.05 * epochs,
+                "valid_loss": 2.2 / epochs + 0.02 * epochs,
+                "valid_recon": 1.6 / epochs + 0.02 * epochs,
+                "valid_consistency": 0.7 - 0.04 * epochs,
+                "valid_consistency_acc": 0.5 + 0.05 * epochs,
+                **{f"valid_recon_{m}": (0.5 + j) / epochs for j, m in enumerate(MODS)},
+                **{f"mean_recon_{m}": 1.0 + 0.1 * j for j, m in enumerate(MODS)},
+                "seconds": 1.0,
+            }
+        ).to_csv(pretrain / "history.csv", index=False)
     for split, values in (("train", [-0.5, 0.1, 0.2, 0.6]), ("test", labels)):
         folder = ds / "aligned" / split
         folder.mkdir(parents=True, exist_ok=True)

@@ -11,7 +11,7 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[1]
 WORKFLOW_PARTS = ("Snakefile", "rules", "workflow", "config", "profiles", "envs")
 # Targets built once per test session by the `tiny_run` fixture (tests/conftest.py).
-TINY_TARGETS = ("all", "sensitivity", "report")
+TINY_TARGETS = ("all", "sensitivity", "robustness", "report")
 
 
 def copy_workflow(dest: Path) -> Path:

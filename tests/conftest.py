@@ -28,8 +28,9 @@ def shared_data() -> Path:
 def tiny_run(tmp_path_factory) -> Path:
     """A real `snakemake` run of the whole DAG on the tiny generated dataset of config/test.yaml.
 
-    Builds the default target (through `aggregate`), the `sensitivity` sweeps and the `report` figures once per
-    test session, in a copy of the workflow files; tests inspect `<returned dir>/results/tiny/...`.
+    Builds the default target (through `aggregate`), the `sensitivity` sweeps, `robustness` and the
+    `report` figures once per test session, in a copy of the workflow files; tests inspect
+    `<returned dir>/results/tiny/...`.
     """
     from tests._workflow_helpers import TINY_TARGETS, copy_workflow, snakemake
 

@@ -14,6 +14,7 @@ from aemt.commands import aggregate as aggregate_cmd
 from aemt.errors import UserError
 from aemt.evaluate.summary import (
     collect,
+    paired_differences,
     run_paths,
     sensitivity_frame,
     summarise,
@@ -130,20 +131,46 @@ def test_write_summary_files(ds: Path, capsys):
     assert "ddof = 0" in md and "NEGATIVE" in md and "×100" in md
     assert out.table in md
 
-    ab = out.ablation_md.read_text().splitlines()
-    rows = [line for line in ab if line.startswith("| ") and ":--" not in line]
+    ab = out.ablation_md.read_text()
+    first = ab[: ab.index("### Paired differences")].splitlines()
+    rows = [line for line in first if line.startswith("| ") and ":--" not in line]
     assert [r.split(" | ")[0] for r in rows] == [
         "| Model",
         "| AE-MT",
-        "| MulT baseline",
+        "| MulT",
         "| my_variant",
         "| Predict train mean",
     ]
-    assert rows[1].startswith("| AE-MT | 80.00 ± 10.00 |")
+    assert (
+        rows[1].startswith("| AE-MT | nothing: the full method") and "| 80.00 ± 10.00 |" in rows[1]
+    )
+    assert "per-modality encoders, pretraining and the contrastive loss" in rows[2]
     # train mean 0.4 on test labels [0, 1, -0.6, 0.8]: Acc-2 2/4, Acc-3 2/4, Acc-5 0/4,
     # F1 (2*(2/3) + 2*0)/4 = 1/3, MAE (0.4+0.6+1.0+0.4)/4 = 0.6, Corr of a constant = 0
-    assert rows[4] == "| Predict train mean | 50.00 | 50.00 | 0.00 | 33.33 | 60.00 | 0.00 |"
-    assert "0.4000" in out.ablation_md.read_text()
+    assert rows[4].endswith("| 50.00 | 50.00 | 0.00 | 33.33 | 60.00 | 0.00 |")
+    assert "0.4000" in ab
+    # paired differences against aemt, x100: MAE 0.3 - (0.3, 0.2) = (0, 0.1): mean +5.00,
+    # t(0.975, 1) = 12.706, sd 0.0707 / sqrt(2) -> half-width 63.53; Acc-2 (-0.1, -0.3): -20.00
+    assert "| mult | MulT | 2 | +5.00 [-58.53, +68.53] | +0.00 [+0.00, +0.00] |" in md
+    assert "-20.00 [-147.06, +107.06]" in md and "seed noise" in md
+
+
+def test_paired_differences_t_interval(ds: Path):
+    for seed, acc in ((1113, 0.8), (1114, 0.85)):
+        _write(ds, "aemt", seed, _sims(acc, mae=0.25))
+        _write(ds, "mult", seed, _sims(acc - 0.3))
+    runs = collect(run_paths(ds, ["aemt", "mult"], [1111, 1112, 1113, 1114]), "sims")
+    diffs = paired_differences(runs, "sims").set_index(["variant", "metric"])
+    acc = diffs.loc[("mult", "Acc-2")]  # differences -0.1, -0.3, -0.3, -0.3
+    assert acc["n_pairs"] == 4 and acc["mean"] == pytest.approx(-0.25)
+    half = 3.182446 * 0.1 / 2  # t(0.975, 3) * sd(ddof=1) / sqrt(4)
+    assert acc["low"] == pytest.approx(-0.25 - half, rel=1e-5) and acc["excludes_zero"]
+    corr = diffs.loc[("mult", "Corr")]  # identical Corr: difference exactly 0
+    assert corr["mean"] == 0.0 and not corr["excludes_zero"]
+    assert set(diffs.index.get_level_values("metric")) == {"MAE", "Corr", "Acc-2", "F1"}
+    one = paired_differences(runs[runs["seed"] == 1111], "sims")
+    assert one["low"].isna().all() and not one["excludes_zero"].any()  # one seed: no interval
+    assert paired_differences(runs[runs["variant"] == "mult"], "sims").empty  # no reference
 
 
 def test_baseline_absent_without_meta_and_bad_label(ds: Path):

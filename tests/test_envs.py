@@ -82,7 +82,9 @@ def rules() -> dict[str, tuple[str | None, set[str]]]:
 
 @cache
 def command_modules() -> dict[str, Path]:
-    """{sub-command name: command module file}, from the `add_parser("name", ...)` calls."""
+    """{sub-command name: command module file}, from the `subparsers.add_parser("name", ...)` calls of
+    the modules' `register(subparsers)` (a command's own parts, e.g. `aemt report robustness`, are not
+    commands)."""
     names: dict[str, Path] = {}
     for path in sorted((SRC / "aemt" / "commands").glob("*.py")):
         for node in ast.walk(ast.parse(path.read_text())):
@@ -90,6 +92,8 @@ def command_modules() -> dict[str, Path]:
                 isinstance(node, ast.Call)
                 and isinstance(node.func, ast.Attribute)
                 and node.func.attr == "add_parser"
+                and isinstance(node.func.value, ast.Name)
+                and node.func.value.id == "subparsers"
                 and node.args
                 and isinstance(node.args[0], ast.Constant)
             ):

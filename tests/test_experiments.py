@@ -46,33 +46,71 @@ def test_pretrainings_add_one_per_new_lambda1_value():
 def test_variants_and_sweeps():
     cfg = config()
     variants = design.variants(cfg)
-    assert design.main_variants(cfg) == ["aemt", "aemt_wo_cl", "aemt_wo_mcd", "aemt_wo_tr", "mult"]
-    assert variants["sens_l1_0"] == {"pretrain": "transformer_nomcd", "lambda2": 1.5}
+    assert design.main_variants(cfg) == [
+        *("aemt", "aemt_eq18", "aemt_wo_cl", "aemt_wo_mcd", "aemt_wo_tr"),
+        *("aemt_nopre", "aemt_nopre_wo_cl", "mult", "aemt_md"),
+    ]
+    assert variants["sens_l1_0"]["pretrain"] == "transformer_nomcd"
     assert variants["sens_l2_0.5"] == {"pretrain": "transformer", "lambda2": 0.5}
     assert design.sweep_variants(cfg, "lambda2")[:2] == ["sens_l2_0", "sens_l2_0.5"]
     assert design.variant_encoder(cfg, "aemt_wo_tr") == "lstm"
     assert design.variant_encoder(cfg, "mult") == "transformer"
     assert design.seeds_of(cfg, "aemt") == cfg["seeds"]
     assert design.seeds_of(cfg, "sens_l2_0.5") == cfg["sensitivity"]["seeds"]
-    assert design.pretrainings_of(cfg, ["aemt", "aemt_wo_cl", "mult"]) == ["transformer"]
-    assert design.pretrained_for(cfg, "demo", "mult") is None
-    assert (
-        design.pretrained_for(cfg, "demo", "aemt") == "results/demo/pretrain/transformer/model.pt"
-    )
     bad = copy.deepcopy(cfg)
     bad["variants"]["oops"] = {"pretrain": "nowhere", "lambda2": 0.0}
     with pytest.raises(ValueError, match="'oops' names pretraining 'nowhere'"):
         design.variants(bad)
 
 
+def test_each_seed_fine_tunes_from_its_own_pretraining_run():
+    cfg = config()
+    assert design.pretrained_for(cfg, "demo", "mult", 1111) is None
+    assert design.pretrained_for(cfg, "demo", "aemt", 1113) == (
+        "results/demo/pretrain/transformer/1113/model.pt"
+    )
+    runs = design.pretrain_runs(cfg, ["aemt", "aemt_wo_cl", "aemt_nopre", "mult"])
+    assert runs == {"transformer": cfg["seeds"]}  # shared by aemt and aemt_wo_cl, per seed
+    every = design.pretrained_all(cfg, "demo")
+    assert len(every) == 3 * len(cfg["seeds"])  # transformer, transformer_nomcd, lstm
+    assert "results/demo/pretrain/lstm/1115/model.pt" in every
+    sweep = design.pretrain_runs(cfg, design.sweep_variants(cfg, "lambda1"))
+    assert sweep["sens_l1_0.2"] == cfg["sensitivity"]["seeds"]
+
+
 def test_hparams_are_the_job_parameters():
     cfg = config("demo.yaml")
-    pre = json.loads(design.pretrain_hparams(cfg, "lstm"))
+    pre = json.loads(design.pretrain_hparams(cfg, "lstm", 1112))
     assert pre["model"]["encoder"] == "lstm" and pre["model"]["d_model"] == 24
-    assert pre["train"]["lambda1"] == 0.4 and pre["train"]["seed"] == 1111
+    assert pre["train"]["lambda1"] == 0.4 and pre["train"]["seed"] == 1112
     fine = json.loads(design.finetune_hparams(cfg, "aemt_wo_cl"))
     assert fine["train"]["lambda2"] == 0.0 and fine["train"]["epochs"] == 40
+    assert fine["train"]["contrastive"] == "supcon"
+    assert json.loads(design.finetune_hparams(cfg, "aemt_eq18"))["train"]["contrastive"] == "paper"
+    mult = json.loads(design.finetune_hparams(cfg, "mult"))["model"]  # a true MulT
+    assert mult["enc_layers"] == 0 and mult["cross_layers"] == 2  # the demo's other sizes stay
     assert design.finetune_hparams(cfg, "aemt") == design.finetune_hparams(cfg, "aemt")  # stable
+
+
+def test_a_variant_overrides_finetune_keys_of_its_own_job():
+    cfg = config("demo.yaml")
+    robust = json.loads(design.finetune_hparams(cfg, "aemt_md"))
+    plain = json.loads(design.finetune_hparams(cfg, "aemt"))
+    assert robust["train"]["modality_dropout"] == 0.2 and plain["train"]["modality_dropout"] == 0.0
+    assert {k: v for k, v in robust["train"].items() if k != "modality_dropout"} == {
+        k: v for k, v in plain["train"].items() if k != "modality_dropout"
+    }  # the rest (demo epochs, lr, lambda2 ...) as aemt's
+    assert robust["model"] == plain["model"]
+    same = design.pretrained_for(cfg, "demo", "aemt", 1112)
+    assert design.pretrained_for(cfg, "demo", "aemt_md", 1112) == same  # aemt's pretraining runs
+    # sweep runs keep the plain finetune settings
+    assert json.loads(design.finetune_hparams(cfg, "sens_l2_0"))["train"]["modality_dropout"] == 0
+    bad = copy.deepcopy(cfg)
+    bad["variants"]["aemt_md"]["finetune"] = {"modality_drop": 0.2}
+    with pytest.raises(
+        ValueError, match=r"'aemt_md' overrides finetune key\(s\) \['modality_drop'\]"
+    ):
+        design.variants(bad)
 
 
 def test_dataset_entries_and_files():
@@ -102,6 +140,7 @@ def test_report_files_follow_the_built_sweeps():
     none = design.report_files(cfg, "tiny", lambda path: False)
     assert "results/tiny/report/metrics.html" in none
     assert "results/tiny/report/curves/pretrain_lstm.png" in none
+    assert "results/tiny/report/pretraining.html" in none
     assert not [f for f in none if "sensitivity" in f or "sens_" in f]
     built = design.report_files(cfg, "tiny", lambda path: path.endswith("sensitivity_lambda2.png"))
     assert "results/tiny/report/sensitivity_lambda2.png" in built

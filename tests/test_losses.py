@@ -156,14 +156,72 @@ def test_contrastive_matches_hand_computation(form: str, tau: float) -> None:
     assert torch.isfinite(z.grad).all() and z.grad.abs().sum() > 0
 
 
-def test_contrastive_without_negatives_is_zero_and_differentiable() -> None:
+def _supcon_expected(tau: float) -> float:
+    """SupCon L_out by hand: 8 anchors (two views), one term per positive, all others below."""
+    views = Z + ZSP
+    total = 0.0
+    for a in range(8):
+        i = a % 4
+        negs = {j for j in range(4) if POL_M[i] != 0 and POL_M[j] == -POL_M[i]}
+        weak = {j for j in range(4) if j != i and POL_UNI[j] == POL_UNI[i] and j not in negs}
+        pos = [(a + 4) % 8] + [j for j in weak] + [j + 4 for j in weak]
+        den = sum(math.exp(_cos(views[a], views[c]) / tau) for c in range(8) if c != a)
+        terms = [-math.log(math.exp(_cos(views[a], views[p]) / tau) / den) for p in pos]
+        total += sum(terms) / len(terms)
+    return total / 8
+
+
+@pytest.mark.parametrize("tau", [0.1, 0.5])
+def test_supcon_matches_hand_computation(tau: float) -> None:
+    z = torch.tensor(Z, dtype=torch.float64, requires_grad=True)
+    z_sp = torch.tensor(ZSP, dtype=torch.float64, requires_grad=True)
+    loss = contrastive_loss(z, z_sp, torch.tensor(POL_M), torch.tensor(POL_UNI), tau=tau)
+    assert loss.item() == pytest.approx(_supcon_expected(tau), rel=1e-9)
+    loss.backward()
+    for grad in (z.grad, z_sp.grad):
+        assert torch.isfinite(grad).all() and grad.abs().sum() > 0
+
+
+def test_supcon_bounds_and_weak_positives_count() -> None:
+    g = torch.Generator().manual_seed(0)
+    b, tau = 16, 0.1
+    pol = torch.tensor([1, -1] * 8)
+    uni = pol[:, None].repeat(1, 3)  # every same-polarity clip is a weak positive
+    for _ in range(5):
+        z = torch.randn(b, 24, generator=g)
+        z_sp = z + 0.02 * torch.randn(b, 24, generator=g)  # near-duplicate strong positive
+        sup = contrastive_loss(z, z_sp, pol, uni, tau=tau, form="supcon")
+        info = contrastive_loss(z, z_sp, pol, uni, tau=tau, form="infonce")
+        assert 0.0 <= sup.item() <= math.log(2 * b - 1) + 2 / tau
+        assert sup.item() > 2.0 and info.item() < 0.05  # InfoNCE is swamped; SupCon is not
+        # no weak positive at all: only the strong terms, near zero but never negative
+        none = contrastive_loss(z, z_sp, pol, torch.arange(b)[:, None].repeat(1, 3), tau=tau)
+        assert 0.0 <= none.item() < 0.05
+    # the optimum (views identical, classes at opposite poles) is still >= 0
+    u = torch.tensor([[1.0, 0.0]] * 8 + [[-1.0, 0.0]] * 8)
+    pol2 = torch.tensor([1] * 8 + [-1] * 8)
+    best = contrastive_loss(u, u, pol2, pol2[:, None].repeat(1, 3), tau=tau)
+    assert best.item() >= 0.0
+
+
+def test_contrastive_without_negatives_or_positives_never_nan() -> None:
     z = torch.randn(4, 6, requires_grad=True)
     z_sp = torch.randn(4, 6, requires_grad=True)
     for pol_m in ([1, 1, 0, 1], [0, 0, 0, 0], [-1, -1, -1, -1]):
-        loss = contrastive_loss(z, z_sp, torch.tensor(pol_m), torch.ones(4, 3, dtype=torch.long))
-        assert loss.item() == 0.0
-        loss.backward()
-        assert torch.isfinite(z.grad).all() and torch.isfinite(z_sp.grad).all()
+        for form in ("paper", "infonce"):  # no anchor with a negative: zero, still differentiable
+            loss = contrastive_loss(
+                z, z_sp, torch.tensor(pol_m), torch.ones(4, 3).long(), form=form
+            )
+            assert loss.item() == 0.0
+            loss.backward()
+            assert torch.isfinite(z.grad).all() and torch.isfinite(z_sp.grad).all()
+        for uni in (torch.ones(4, 3).long(), torch.arange(4)[:, None].repeat(1, 3)):
+            loss = contrastive_loss(z, z_sp, torch.tensor(pol_m), uni, form="supcon")
+            loss.backward()
+            assert torch.isfinite(loss) and loss.item() > 0
+            assert torch.isfinite(z.grad).all() and torch.isfinite(z_sp.grad).all()
+    one = contrastive_loss(z[:1], z_sp[:1], torch.tensor([1]), torch.ones(1, 3).long())
+    assert torch.isfinite(one) and one.item() == pytest.approx(0.0, abs=1e-6)  # one pair
 
 
 def test_contrastive_mixed_anchors_and_tiny_tau_finite() -> None:
@@ -171,8 +229,20 @@ def test_contrastive_mixed_anchors_and_tiny_tau_finite() -> None:
     z = torch.randn(16, 12, generator=g, requires_grad=True)
     z_sp = torch.zeros(16, 12)  # a zero view: cosine 0, must not give NaN
     pol_m = torch.tensor([1, -1, 0, 0] * 4)
-    loss = contrastive_loss(z, z_sp, pol_m, pol_m[:, None].repeat(1, 3), tau=0.01)
-    loss.backward()
-    assert torch.isfinite(loss) and torch.isfinite(z.grad).all()
+    for form in ("supcon", "paper", "infonce"):
+        z.grad = None
+        loss = contrastive_loss(z, z_sp, pol_m, pol_m[:, None].repeat(1, 3), tau=0.01, form=form)
+        loss.backward()
+        assert torch.isfinite(loss) and torch.isfinite(z.grad).all()
     with pytest.raises(ValueError, match="form"):
         contrastive_loss(z, z_sp, pol_m, pol_m[:, None], form="bogus")
+
+
+def test_a_negative_is_never_a_weak_positive() -> None:
+    """Same unimodal polarities (all neutral) but opposite multimodal polarity: a negative only."""
+    g = torch.Generator().manual_seed(1)
+    z, z_sp = torch.randn(2, 5, generator=g), torch.randn(2, 5, generator=g)
+    pol_m = torch.tensor([1, -1])
+    both = contrastive_loss(z, z_sp, pol_m, torch.zeros(2, 3).long())
+    apart = contrastive_loss(z, z_sp, pol_m, torch.tensor([[0, 0, 0], [1, 1, 1]]))
+    assert both.item() == pytest.approx(apart.item())

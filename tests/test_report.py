@@ -74,7 +74,7 @@ def test_results_tables_hold_the_seed_statistics(ds: Path):
     for text in ("MAE ↓", "ddof = 0", "exactly 0 counts as NEGATIVE", "★", "Valid MAE"):
         assert text in page
     ablation = out.ablation_html.read_text()
-    rows = [ablation.index(label) for label in ("AE-MT", "w/o CL", "MulT baseline")]
+    rows = [ablation.index(f"<td>{label}</td>") for label in ("AE-MT", "w/o CL", "MulT")]
     assert rows == sorted(rows)  # paper order
     base = train_mean_baseline(ds / "aligned/train/meta.csv", ds / "aligned/test/meta.csv", "sims")
     assert ablation.index("Predict train mean") > rows[-1]
@@ -138,9 +138,8 @@ def test_class_bins_follow_the_metric_conventions():
 
 
 def test_training_curves(ds: Path, tmp_path: Path):
-    png = plot_pretrain(
-        ds / "pretrain/transformer/history.csv", "transformer", "demo", tmp_path / "p.png"
-    )
+    pre = [ds / f"pretrain/transformer/{s}/history.csv" for s in SEEDS]
+    png = plot_pretrain(pre, "transformer", "demo", tmp_path / "p.png")
     assert _png_size(png) == (1210, 825)
     histories = [ds / f"finetune/aemt/{s}/history.csv" for s in SEEDS]
     png = plot_finetune(histories, "aemt", "demo", tmp_path / "f.png")
@@ -258,8 +257,14 @@ def test_cli(ds: Path, tmp_path: Path, capsys):
     argv = ["report", "finetune-curves", "--histories", str(ds / "finetune/aemt/1111/history.csv")]
     assert cli.main([*argv, "--out", str(curves)]) == 0
     _png_size(curves)
-    history = str(ds / "pretrain/transformer/history.csv")
-    assert cli.main(["report", "pretrain-curves", "--history", history, "--out", str(curves)]) == 0
+    history = str(ds / "pretrain/transformer/1111/history.csv")
+    argv = ["report", "pretrain-curves", "--histories", history, "--out", str(curves)]
+    assert cli.main(argv) == 0
+    page = tmp_path / "pretraining.html"
+    argv = ["report", "pretraining", "--histories", history, "--out", str(page)]
+    assert cli.main(argv) == 0
+    text = page.read_text()
+    assert "<td>transformer</td>" in text and "0.071 / 1.000 (0.07)" in text  # text at epoch 7
     aligned = [str(p) for p in sorted(ds.glob("aligned/*/info.json"))]
     quality = ["report", "quality", "--manifest", str(ds / "manifest.csv")]
     quality += ["--features-dir", str(ds / "features"), "--aligned", *aligned]
@@ -317,15 +322,26 @@ def test_snakemake_report_html(tiny_run: Path, tmp_path: Path):
         "quality.html",
         "quality.png",
         "face_detection.png",
+        "pretraining.html",
         "curves/pretrain_transformer.png",
         "curves/pretrain_lstm.png",
         "curves/pretrain_transformer_nomcd.png",
         "sensitivity_lambda1.png",
         "sensitivity_lambda2.png",
+        "robustness.html",
+        "robustness.png",
     }
     expected |= {
         f"curves/finetune_{v}.png"
-        for v in ("aemt", "aemt_wo_cl", "aemt_wo_mcd", "aemt_wo_tr", "mult", "sens_l2_0")
+        for v in (
+            "aemt",
+            "aemt_eq18",
+            "aemt_wo_cl",
+            "aemt_wo_tr",
+            "aemt_nopre",
+            "mult",
+            "sens_l2_0",
+        )
     }
     assert expected <= set(by_name)
     categories = _embedded(html, "categories")
@@ -334,6 +350,7 @@ def test_snakemake_report_html(tiny_run: Path, tmp_path: Path):
         "2. Training curves",
         "3. Data quality",
         "4. Sensitivity",
+        "5. Robustness",
     }
     for name, rec in by_name.items():
         assert rec["caption"].strip(), f"{name} has no caption"
@@ -344,11 +361,14 @@ def test_snakemake_report_html(tiny_run: Path, tmp_path: Path):
     summary = pd.read_csv(tiny_run / "results/tiny/summary.csv")
     aemt = summary[(summary["variant"] == "aemt") & (summary["row"] == "mean")].iloc[0]
     assert fmt100(float(aemt["Acc-2"])) in metrics and "ddof = 0" in metrics
-    for variant in ("aemt_wo_cl", "aemt_wo_mcd", "aemt_wo_tr", "mult"):
+    for variant in ("aemt_wo_cl", "aemt_wo_mcd", "aemt_wo_tr", "aemt_nopre", "mult"):
         assert variant in metrics
+    assert "Paired differences against aemt" in metrics
     assert "Predict train mean" in _payload(by_name["ablation.html"]).decode()
     quality = _payload(by_name["quality.html"]).decode()
     assert "Clips per split and status" in quality and "eGeMAPSv02" in quality
     caption = by_name["metrics.html"]["caption"]
     assert "ddof = 0" in caption and "<strong>tiny</strong>" in caption  # rendered rst + jinja
     assert "validation" in by_name["best_scatter.png"]["caption"]
+    assert "1111, 1112, 1113" in by_name["robustness.html"]["caption"]  # the mask seeds
+    assert "MAE ↓ area" in _payload(by_name["robustness.html"]).decode()

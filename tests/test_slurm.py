@@ -261,9 +261,9 @@ def test_tiny_dag_through_slurm_matches_local_run(slurm_cluster, tiny_run, tmp_p
         assert np.array_equal(np.load(local / rel), np.load(slurm / rel)), rel
     for rel in sorted(p.relative_to(local) for p in (local / "aligned").rglob("meta.csv")):
         pd.testing.assert_frame_equal(pd.read_csv(local / rel), pd.read_csv(slurm / rel))
-    config = yaml.safe_load((REPO_ROOT / "config/config.yaml").read_text())
-    seeds = yaml.safe_load((REPO_ROOT / "config/test.yaml").read_text())["seeds"]
-    for variant in config["variants"]:
+    test = yaml.safe_load((REPO_ROOT / "config/test.yaml").read_text())
+    seeds = test["seeds"]
+    for variant in test["run_variants"]:
         for seed in seeds:
             run = Path("finetune") / variant / str(seed)
             assert json.loads((slurm / run / "metrics.json").read_text()) == json.loads(

@@ -15,7 +15,8 @@ from tests._workflow_helpers import REPO_ROOT, copy_workflow, snakemake
 
 pytestmark = pytest.mark.slow
 
-SIMS_KEYS = {"Acc-2", "Acc-3", "Acc-5", "F1", "MAE", "Corr"}
+SIMS_ORDER = ["Acc-2", "Acc-3", "Acc-5", "F1", "MAE", "Corr"]
+SIMS_KEYS = set(SIMS_ORDER)
 
 
 def test_lint_and_dry_run_on_demo_config(tmp_path):
@@ -54,9 +55,9 @@ def test_manifest_and_aligned_shapes(tiny_run):
 
 
 def test_finetune_outputs_and_summary(tiny_run):
-    config = yaml.safe_load((REPO_ROOT / "config" / "config.yaml").read_text())
-    seeds = yaml.safe_load((REPO_ROOT / "config" / "test.yaml").read_text())["seeds"]
-    for variant in config["variants"]:
+    test = yaml.safe_load((REPO_ROOT / "config" / "test.yaml").read_text())
+    seeds = test["seeds"]
+    for variant in test["run_variants"]:
         for seed in seeds:
             run = tiny_run / "results/tiny/finetune" / variant / str(seed)
             metrics = json.loads((run / "metrics.json").read_text())
@@ -65,10 +66,33 @@ def test_finetune_outputs_and_summary(tiny_run):
             assert list(preds.columns) == ["key", "label", "pred"] and len(preds) == 4
             assert (run / "model.pt").stat().st_size > 0
             assert len(pd.read_csv(run / "history.csv")) >= 1
+    for seed in seeds:  # each fine-tuning seed starts from the pretraining run of the same seed
+        run = tiny_run / "results/tiny/finetune/aemt" / str(seed)
+        pretrained = json.loads((run / "metrics.json").read_text())["pretrained"]
+        assert pretrained == f"results/tiny/pretrain/transformer/{seed}/model.pt"
+        assert (tiny_run / pretrained).is_file()
     summary = pd.read_csv(tiny_run / "results/tiny/summary.csv")
-    assert set(config["variants"]) <= set(summary["variant"])
+    assert set(test["run_variants"]) == set(summary["variant"])
     md = (tiny_run / "results/tiny/summary.md").read_text()
-    assert "aemt_wo_mcd" in md and "ddof" in md
+    assert "aemt_wo_mcd" in md and "ddof" in md and "Paired differences against aemt" in md
+
+
+def test_robustness_outputs(tiny_run):
+    test = yaml.safe_load((REPO_ROOT / "config" / "test.yaml").read_text())
+    frame = pd.read_csv(tiny_run / "results/tiny/robustness.csv")
+    assert list(frame.columns) == ["variant", "seed", "protocol", "rate", *SIMS_ORDER]
+    assert list(pd.unique(frame["variant"])) == test["run_variants"]
+    assert len(frame) == len(test["run_variants"]) * len(test["seeds"]) * 17  # 11 rates + 6 absent
+    for (variant, seed), part in frame.groupby(["variant", "seed"]):
+        run = tiny_run / "results/tiny/finetune" / variant / str(seed)
+        metrics = json.loads((run / "metrics.json").read_text())
+        clean = part[(part["protocol"] == "random") & (part["rate"] == 0.0)].iloc[0]
+        assert all(clean[k] == metrics[k] for k in SIMS_KEYS), (variant, seed)  # exactly
+        assert np.isfinite(part[list(SIMS_KEYS)].to_numpy()).all()
+    md = (tiny_run / "results/tiny/robustness.md").read_text()
+    assert "MAE ↓ area" in md and "aemt_md" in md and "mask seeds 1111, 1112, 1113" in md
+    for name in ("robustness.html", "robustness.png"):
+        assert (tiny_run / "results/tiny/report" / name).stat().st_size > 0
 
 
 def test_rerun_has_nothing_to_do(tiny_run):

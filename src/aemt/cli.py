@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "pretrain",
     "finetune",
     "aggregate",
+    "robustness",
     "report",
     "predict",
     "mmsa",

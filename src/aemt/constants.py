@@ -58,7 +58,10 @@ ALIGNED_FILES = (
 )
 PRETRAIN_HISTORY = (
     *("epoch", "lr", "train_loss", "train_recon", "train_consistency"),
-    *("valid_loss", "valid_recon", "valid_consistency", "valid_consistency_acc", "seconds"),
+    *("valid_loss", "valid_recon", "valid_consistency", "valid_consistency_acc"),
+    *(f"valid_recon_{m}" for m in MODALITIES),  # holdout reconstruction error per modality ...
+    *(f"mean_recon_{m}" for m in MODALITIES),  # ... and that of predicting the per-feature mean
+    "seconds",
 )
 FINETUNE_HISTORY = (
     *("epoch", "lr", "train_loss", "train_senti", "train_con"),

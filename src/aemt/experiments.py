@@ -1,9 +1,9 @@
 """The experiment design, as pure functions of the workflow config (`config/config.yaml` + overrides).
 
 Which datasets run, which pretraining configurations exist and which variant needs which, the λ1 / λ2
-sweeps (paper Fig. 4), the hyper-parameters each training job receives, and which files the aggregation
-and the report gather. `rules/common.smk` imports this module; everything here is tested without
-Snakemake (tests/test_experiments.py). Paths follow docs/contracts.md.
+sweeps (paper Fig. 4), the hyper-parameters each training job receives, and which files the aggregation,
+the robustness evaluation and the report gather. `rules/common.smk` imports this module; everything here
+is tested without Snakemake (tests/test_experiments.py). Paths follow docs/contracts.md.
 """
 
 from __future__ import annotations
@@ -15,14 +15,23 @@ from pathlib import Path
 
 from aemt.constants import ALIGNED_FILES, EXTRACTORS, SPLITS, UNLABELED
 
-# Paper-style names of the known variants, in the order of the ablation table.
-VARIANT_LABELS = {
-    "aemt": "AE-MT",
-    "aemt_wo_cl": "w/o CL",
-    "aemt_wo_mcd": "w/o MCD",
-    "aemt_wo_tr": "w/o Transformer (LSTM)",
-    "mult": "MulT baseline",
+# The known variants in the order of the ablation table: the paper's name for each row and what it
+# removes from (or changes in) the full method.
+VARIANT_INFO = {
+    "aemt": ("AE-MT", "nothing: the full method (SupCon on a projection head)"),
+    "aemt_eq18": ("AE-MT, eq. (18)", "nothing; the contrastive term is eq. (18) as printed"),
+    "aemt_wo_cl": ("w/o CL", "the contrastive loss (λ2 = 0)"),
+    "aemt_wo_mcd": ("w/o MCD", "modality-consistency detection in pretraining (λ1 = 0)"),
+    "aemt_wo_tr": ("w/o Transformer", "the Transformer autoencoders (BiLSTM encoders instead)"),
+    "aemt_nopre": ("w/o pretraining", "the autoencoder pretraining (random initialisation)"),
+    "aemt_nopre_wo_cl": ("w/o pretraining, w/o CL", "pretraining and the contrastive loss"),
+    "mult": ("MulT", "per-modality encoders, pretraining and the contrastive loss"),
+    "aemt_md": (
+        "AE-MT + modality dropout",
+        "nothing; training samples lose whole modalities at random (robust training)",
+    ),
 }
+VARIANT_LABELS = {name: label for name, (label, _) in VARIANT_INFO.items()}
 SWEEP_PREFIX = {"lambda1": "sens_l1_", "lambda2": "sens_l2_"}
 DATASET_DEFAULTS = {
     "labels": "label.csv",
@@ -43,6 +52,9 @@ REPORT_OUTPUTS = (
     "quality.html",
     "quality.png",
     "face_detection.png",
+    "pretraining.html",
+    "robustness.html",
+    "robustness.png",
 )
 
 
@@ -162,8 +174,10 @@ def _pretraining_with(configs: dict[str, dict], encoder: str, lambda1: float) ->
 def variants(config: dict) -> dict[str, dict]:
     """Every fine-tuning variant: the config's (`variants`) plus the sweep runs `sens_l1_*`, `sens_l2_*`.
 
-    A sweep run changes one λ and keeps the other at the `aemt` variant's value. A variant naming an
-    unknown pretraining configuration is a ValueError.
+    A variant is `{pretrain: <pretraining name> | none, lambda2, model: {...}, finetune: {...}}`; `model`
+    and `finetune` override the config's sections for that variant only (e.g. `mult` sets
+    `model: {enc_layers: 0}`). A sweep run changes one λ and keeps everything else of the `aemt` variant.
+    A variant naming an unknown pretraining configuration is a ValueError.
     """
     configs = pretrainings(config)
     out = {name: dict(v) for name, v in config.get("variants", {}).items()}
@@ -171,11 +185,12 @@ def variants(config: dict) -> dict[str, dict]:
     base_l1 = configs[base["pretrain"]]["lambda1"] if base["pretrain"] != "none" else 0.4
     for value in config["sensitivity"]["lambda1"]:
         out[f"sens_l1_{fmt(value)}"] = {
+            **base,
             "pretrain": _pretraining_with(configs, "transformer", value),
-            "lambda2": base["lambda2"],
         }
     for value in config["sensitivity"]["lambda2"]:
         out[f"sens_l2_{fmt(value)}"] = {
+            **base,
             "pretrain": _pretraining_with(configs, "transformer", base_l1),
             "lambda2": float(value),
         }
@@ -184,12 +199,24 @@ def variants(config: dict) -> dict[str, dict]:
             raise ValueError(
                 f"variant {name!r} names pretraining {v['pretrain']!r}, which is not in `pretraining`"
             )
+        unknown = sorted(set(v.get("finetune") or {}) - set(config.get("finetune", {})))
+        if unknown:
+            raise ValueError(
+                f"variant {name!r} overrides finetune key(s) {unknown} that the config's `finetune` "
+                "section does not have (a typo?)"
+            )
     return out
 
 
 def main_variants(config: dict) -> list[str]:
-    """The variants of the ablation table (the config's `variants`, in order)."""
-    return list(config.get("variants", {}))
+    """The variants the `all` target builds: `run_variants` when set (a smaller run, e.g. the demo's),
+    else every entry of `variants`, in order; an unknown name is a ValueError."""
+    defined = list(config.get("variants", {}))
+    chosen = config.get("run_variants") or defined
+    unknown = [v for v in chosen if v not in defined]
+    if unknown:
+        raise ValueError(f"run_variants names {unknown}, which are not in `variants` ({defined})")
+    return list(chosen)
 
 
 def sweep_variants(config: dict, param: str) -> list[str]:
@@ -205,45 +232,58 @@ def seeds_of(config: dict, variant: str) -> list[int]:
 
 
 def variant_encoder(config: dict, variant: str) -> str:
+    """A pretrained variant's encoder kind is its pretraining's; a random-init one's is its own."""
     v = variants(config)[variant]
     if v["pretrain"] == "none":
-        return v.get("encoder", "transformer")
+        return v.get("model", {}).get("encoder", v.get("encoder", "transformer"))
     return pretrainings(config)[v["pretrain"]].get("encoder", "transformer")
 
 
-def pretrain_hparams(config: dict, name: str) -> str:
+def pretrain_hparams(config: dict, name: str, seed: int) -> str:
     """The `--hparams` JSON of one pretraining job (a Snakemake param: a change reruns the job)."""
     c = pretrainings(config)[name]
     model = dict(config["model"], encoder=c.get("encoder", "transformer"))
-    train = dict(config["pretrain"], lambda1=float(c["lambda1"]), seed=int(config["seeds"][0]))
+    train = dict(config["pretrain"], lambda1=float(c["lambda1"]), seed=int(seed))
     return json.dumps({"model": model, "train": train}, sort_keys=True)
 
 
 def finetune_hparams(config: dict, variant: str) -> str:
-    """The `--hparams` JSON of one fine-tuning job."""
+    """The `--hparams` JSON of one fine-tuning job: the config's sections, the variant's overrides."""
     v = variants(config)[variant]
-    model = dict(config["model"], encoder=variant_encoder(config, variant))
-    train = dict(config["finetune"], lambda2=float(v["lambda2"]))
+    model = {**config["model"], **v.get("model", {}), "encoder": variant_encoder(config, variant)}
+    train = {**config["finetune"], **v.get("finetune", {}), "lambda2": float(v["lambda2"])}
     return json.dumps({"model": model, "train": train}, sort_keys=True)
 
 
 # ---- the files each stage gathers ----------------------------------------------------------------
 
 
-def pretrain_path(name: str, pretrain: str) -> str:
-    return f"results/{name}/pretrain/{pretrain}/model.pt"
+def pretrain_path(name: str, pretrain: str, seed: int | str, file: str = "model.pt") -> str:
+    return f"results/{name}/pretrain/{pretrain}/{seed}/{file}"
 
 
-def pretrained_for(config: dict, name: str, variant: str) -> str | None:
-    """The pretraining checkpoint a variant fine-tunes from (None: random initialisation)."""
+def pretrained_for(config: dict, name: str, variant: str, seed: int | str) -> str | None:
+    """The pretraining checkpoint a fine-tuning run starts from: the variant's pretraining configuration,
+    pretrained with the run's own seed (None: random initialisation)."""
     pretrain = variants(config)[variant]["pretrain"]
-    return None if pretrain == "none" else pretrain_path(name, pretrain)
+    return None if pretrain == "none" else pretrain_path(name, pretrain, seed)
 
 
-def pretrainings_of(config: dict, variant_names: Iterable[str]) -> list[str]:
-    """The pretraining configurations these variants need, sorted."""
+def pretrain_runs(config: dict, variant_names: Iterable[str]) -> dict[str, list[int]]:
+    """Pretraining configuration -> the seeds these variants fine-tune with (each needs that run)."""
     table = variants(config)
-    return sorted({table[v]["pretrain"] for v in variant_names} - {"none"})
+    runs: dict[str, list[int]] = {}
+    for v in variant_names:
+        if table[v]["pretrain"] != "none":
+            seeds = runs.setdefault(table[v]["pretrain"], [])
+            seeds += [s for s in seeds_of(config, v) if s not in seeds]
+    return dict(sorted(runs.items()))
+
+
+def pretrained_all(config: dict, name: str) -> list[str]:
+    """Every pretraining checkpoint the main variants need (one per configuration and seed)."""
+    runs = pretrain_runs(config, main_variants(config))
+    return [pretrain_path(name, p, s) for p, seeds in runs.items() for s in seeds]
 
 
 def finetune_runs(
@@ -262,6 +302,17 @@ def sweep_runs(config: dict, name: str, param: str) -> list[str]:
     return finetune_runs(name, sweep_variants(config, param), seeds)
 
 
+def robustness_runs(config: dict, name: str) -> list[str]:
+    """The robustness table of every (main variant, seed): the input of `robustness.csv`."""
+    seeds = config["seeds"]
+    return [f"results/{name}/robustness/{v}/{s}.csv" for v in main_variants(config) for s in seeds]
+
+
+def robustness_mask_seeds(config: dict) -> str:
+    """The `--mask-seeds` of `aemt robustness` (a Snakemake param: a change reruns it)."""
+    return ",".join(str(int(s)) for s in config["robustness"]["mask_seeds"])
+
+
 def report_sweeps(name: str, exists: Callable[[str], bool]) -> list[str]:
     """The sweeps whose plot was built (`snakemake sensitivity`): the report includes only those."""
     return [p for p in SWEEP_PREFIX if exists(f"results/{name}/sensitivity_{p}.png")]
@@ -274,13 +325,19 @@ def report_variants(config: dict, sweeps: Iterable[str]) -> list[str]:
     return main + list(dict.fromkeys(extra))
 
 
+def report_pretrain_seeds(config: dict, name: str, pretrain: str, exists) -> list[int]:
+    """Seeds of one pretraining configuration whose curves the report draws (those the shown runs use)."""
+    shown = report_variants(config, report_sweeps(name, exists))
+    return pretrain_runs(config, shown)[pretrain]
+
+
 def report_files(config: dict, name: str, exists: Callable[[str], bool]) -> list[str]:
     """Every file of a dataset's report (the input of the `report` target)."""
     sweeps = report_sweeps(name, exists)
     shown = report_variants(config, sweeps)
     return (
         [f"results/{name}/report/{out}" for out in REPORT_OUTPUTS]
-        + [f"results/{name}/report/curves/pretrain_{p}.png" for p in pretrainings_of(config, shown)]
+        + [f"results/{name}/report/curves/pretrain_{p}.png" for p in pretrain_runs(config, shown)]
         + [f"results/{name}/report/curves/finetune_{v}.png" for v in shown]
         + [f"results/{name}/report/sensitivity_{p}.png" for p in sweeps]
     )

@@ -2,14 +2,19 @@
 
     aemt report results --metrics results/demo/finetune/*/*/metrics.json --scale sims \
         --out-dir results/demo/report
-    aemt report pretrain-curves --history results/demo/pretrain/transformer/history.csv \
+    aemt report pretrain-curves --histories results/demo/pretrain/transformer/*/history.csv \
         --out results/demo/report/curves/pretrain_transformer.png
+    aemt report pretraining --histories results/demo/pretrain/*/*/history.csv \
+        --out results/demo/report/pretraining.html
     aemt report finetune-curves --histories results/demo/finetune/aemt/*/history.csv \
         --out results/demo/report/curves/finetune_aemt.png
     aemt report quality --manifest results/demo/manifest.csv --features-dir results/demo/features \
         --transcripts results/demo/transcripts.csv --aligned results/demo/aligned/*/info.json \
         --out-dir results/demo/report
     aemt report copy results/demo/sensitivity_lambda1.png results/demo/report/sensitivity_lambda1.png
+    aemt report robustness-tables --runs results/demo/robustness/*/*.csv --scale sims \
+        --out-dir results/demo
+    aemt report robustness --csv results/demo/robustness.csv --scale sims --out-dir results/demo/report
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from aemt.commands._args import add_scale
+from aemt.commands._args import add_scale, numbers
 from aemt.errors import UserError
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -51,12 +56,35 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     r.add_argument("--dataset", default="", help="dataset name shown in titles")
     r.set_defaults(handler=run_results)
 
-    c = sub.add_parser("pretrain-curves", help="loss curves of one pretraining run (PNG)")
-    c.add_argument("--history", required=True, type=Path, help="pretrain/<name>/history.csv")
+    c = sub.add_parser(
+        "pretrain-curves", help="loss curves of one pretraining configuration, seeds overlaid (PNG)"
+    )
+    c.add_argument(
+        "--histories",
+        required=True,
+        nargs="+",
+        type=Path,
+        help="pretrain/<name>/<seed>/history.csv",
+    )
     c.add_argument("--name", help="run name shown in the title (default: the history's folder)")
     c.add_argument("--dataset", help="dataset name shown in the title (default: from the path)")
     c.add_argument("--out", required=True, type=Path, help="PNG to write")
     c.set_defaults(handler=run_pretrain_curves)
+
+    d = sub.add_parser(
+        "pretraining",
+        help="pretraining.html: holdout MCD accuracy and reconstruction vs the mean, per run",
+    )
+    d.add_argument(
+        "--histories",
+        required=True,
+        nargs="+",
+        type=Path,
+        help="pretrain/<name>/<seed>/history.csv",
+    )
+    d.add_argument("--dataset", default="", help="dataset name shown in the title")
+    d.add_argument("--out", required=True, type=Path, help="HTML file to write")
+    d.set_defaults(handler=run_pretraining)
 
     f = sub.add_parser("finetune-curves", help="loss / MAE curves of one variant, seeds overlaid")
     f.add_argument(
@@ -92,6 +120,32 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     q.add_argument("--worst", type=int, default=15, help="worst face-detection clips to list")
     q.set_defaults(handler=run_quality)
 
+    b = sub.add_parser(
+        "robustness",
+        help="robustness.html and robustness.png (missing modalities)",
+        description=(
+            "The tables of robustness.md (areas under the metric-vs-rate curves, absent modalities) "
+            "as HTML, and the metrics vs drop rate, one line per variant, ± std bands over seeds."
+        ),
+    )
+    b.add_argument("--csv", required=True, type=Path, help="results/<ds>/robustness.csv")
+    add_scale(b)
+    b.add_argument("--out-dir", required=True, type=Path, help="results/<dataset>/report")
+    b.add_argument("--dataset", default="", help="dataset name shown in titles")
+    b.add_argument("--mask-seeds", help="the mask seeds the runs used (named in the notes)")
+    b.set_defaults(handler=run_robustness)
+
+    t = sub.add_parser(
+        "robustness-tables",
+        help="robustness.csv + robustness.md from the per-run CSVs of `aemt robustness`",
+    )
+    t.add_argument("--runs", required=True, nargs="+", type=Path, help="CSVs of `aemt robustness`")
+    add_scale(t)
+    t.add_argument("--out-dir", required=True, type=Path, help="results/<dataset>")
+    t.add_argument("--dataset", help="dataset name in titles (default: the output folder's name)")
+    t.add_argument("--mask-seeds", help="the mask seeds the runs used (named in the notes)")
+    t.set_defaults(handler=run_robustness_tables)
+
     k = sub.add_parser("copy", help="copy a PNG into the report folder (atomic)")
     k.add_argument("src", type=Path, help="a PNG, e.g. results/<ds>/sensitivity_lambda1.png")
     k.add_argument("dst", type=Path, help="destination under results/<ds>/report/")
@@ -116,9 +170,17 @@ def run_results(args: argparse.Namespace) -> int:
 def run_pretrain_curves(args: argparse.Namespace) -> int:
     from aemt.report.curves import plot_pretrain
 
-    name = args.name or args.history.parent.name
-    dataset = args.dataset or _dataset_from(args.history, levels=3)
-    print(f"wrote {plot_pretrain(args.history, name, dataset, args.out)}")
+    run_dir = args.histories[0].parent.parent
+    name = args.name or run_dir.name
+    dataset = args.dataset or _dataset_from(run_dir, levels=2)
+    print(f"wrote {plot_pretrain(args.histories, name, dataset, args.out)}")
+    return 0
+
+
+def run_pretraining(args: argparse.Namespace) -> int:
+    from aemt.report.pretraining import write_pretraining
+
+    print(f"wrote {write_pretraining(args.histories, args.out, args.dataset)}")
     return 0
 
 
@@ -142,6 +204,32 @@ def run_quality(args: argparse.Namespace) -> int:
     sources = QualitySources(args.manifest, args.features_dir, folders, args.transcripts)
     out = write_quality(sources, args.out_dir, args.dataset, QualityConfig(worst=args.worst))
     print(f"{out.n_clips} clips; wrote {out.html}, {out.overview_png}, {out.face_png}")
+    return 0
+
+
+def run_robustness(args: argparse.Namespace) -> int:
+    from aemt.evaluate.robustness import read_tables
+    from aemt.report.robustness import write_robustness_report
+
+    seeds = numbers(args.mask_seeds, "--mask-seeds", int) if args.mask_seeds else None
+    frame = read_tables([args.csv], args.scale)
+    html, png = write_robustness_report(frame, args.scale, args.out_dir, args.dataset, seeds)
+    print(f"wrote {html} and {png}")
+    return 0
+
+
+def run_robustness_tables(args: argparse.Namespace) -> int:
+    from aemt.evaluate.robustness import read_tables
+    from aemt.io import save_csv
+    from aemt.report.robustness import write_robustness_markdown
+
+    frame = read_tables(args.runs, args.scale)
+    dataset = args.dataset or args.out_dir.resolve().name
+    seeds = numbers(args.mask_seeds, "--mask-seeds", int) if args.mask_seeds else None
+    csv, md = args.out_dir / "robustness.csv", args.out_dir / "robustness.md"
+    save_csv(csv, frame)
+    print(write_robustness_markdown(frame, args.scale, md, dataset, seeds))
+    print(f"\nwrote {csv} and {md}")
     return 0
 
 

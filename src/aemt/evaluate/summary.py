@@ -1,5 +1,5 @@
-"""Statistics over seeds, as DataFrames: per-seed metrics, mean ± std per variant, the "predict the train
-mean" baseline, and λ sensitivity sweeps.
+"""Statistics over seeds, as DataFrames: per-seed metrics, mean ± std per variant, paired per-seed
+differences against AE-MT with t-intervals, the "predict the train mean" baseline, and λ sweeps.
 
 Inputs are the files `aemt finetune` writes, named explicitly: `finetune/<variant>/<seed>/metrics.json`
 (the folder names give the variant and the seed) and the aligned `meta.csv` of the train and test splits.
@@ -82,6 +82,50 @@ def summarise(df: pd.DataFrame, scale: str) -> pd.DataFrame:
             {**base, "stat": "std", **dict(zip(keys, np.std(values, axis=0, ddof=0), strict=True))}
         )
     return pd.DataFrame(rows, columns=["variant", "stat", "n_seeds", *keys])
+
+
+# Metrics compared pair-wise against the reference variant (Acc-2 / F1 of MOSEI: the Has0 ones, as the
+# paper reports them).
+PAIRED_KEYS = {
+    "sims": ("MAE", "Corr", "Acc-2", "F1"),
+    "mosei": ("MAE", "Corr", "Has0_Acc-2", "Has0_F1"),
+}
+
+
+def paired_differences(
+    per_seed: pd.DataFrame, scale: str, reference: str = "aemt", level: float = 0.95
+) -> pd.DataFrame:
+    """Per variant and metric: the mean over seeds of (variant - reference) on the same seed, with a
+    t-interval over those per-seed differences (Student's t, n - 1 degrees of freedom).
+
+    Columns `variant, metric, n_pairs, mean, low, high, excludes_zero`. Pairs are the seeds both ran;
+    with fewer than two pairs the interval is NaN (no spread to estimate). Empty when the reference
+    variant is absent. Seeds of the same seed number share the pretraining run and the data order, so
+    the pairing removes that part of the seed noise.
+    """
+    from scipy import stats
+
+    columns = ["variant", "metric", "n_pairs", "mean", "low", "high", "excludes_zero"]
+    if reference not in set(per_seed["variant"]):
+        return pd.DataFrame(columns=columns)
+    keys = PAIRED_KEYS[check_scale(scale)]
+    ref = per_seed[per_seed["variant"] == reference].set_index("seed")
+    rows = []
+    for variant in pd.unique(per_seed["variant"]):
+        if variant == reference:
+            continue
+        other = per_seed[per_seed["variant"] == variant].set_index("seed")
+        seeds = [s for s in other.index if s in ref.index]
+        for key in keys:
+            diff = (other.loc[seeds, key] - ref.loc[seeds, key]).to_numpy(dtype=np.float64)  # [n]
+            n, mean = len(diff), float(np.mean(diff)) if len(diff) else np.nan
+            low = high = np.nan
+            if n >= 2:
+                half = stats.t.ppf(0.5 + level / 2, n - 1) * np.std(diff, ddof=1) / np.sqrt(n)
+                low, high = mean - half, mean + half
+            excludes = bool(np.isfinite(low) and (low > 0 or high < 0))
+            rows.append([variant, key, n, mean, low, high, excludes])
+    return pd.DataFrame(rows, columns=columns)
 
 
 def summary_frame(per_seed: pd.DataFrame, stats: pd.DataFrame, scale: str) -> pd.DataFrame:

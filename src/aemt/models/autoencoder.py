@@ -97,6 +97,7 @@ class MultimodalAutoencoder(nn.Module):
         """xs[m] [B, L_m, D_m], masks[m] [B, L_m] -> (recon[m] [B, L_m, D_m], hidden[m] [B, L_m, d])."""
         lengths = {m: xs[m].shape[1] for m in MODALITIES}
         fast = grouped.applies(self.cfg, xs) and self.cfg.encoder == "transformer"
+        fast = fast and self.cfg.enc_layers > 0
         xs, masks = trim_common(xs, masks) if fast else trim_each(xs, masks)
         if fast:  # the one switch: encoders and decoders as groups of three, the same result
             recon, hidden = grouped.autoencode(self.autoencoders, xs, masks)

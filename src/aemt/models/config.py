@@ -73,9 +73,16 @@ class ModelConfig:
                 f"ModelConfig.d_model ({self.d_model}) must be a positive multiple of "
                 f"n_heads ({self.n_heads})"
             )
-        for name in ("enc_layers", "dec_layers", "cross_layers", "self_layers", "ff_mult"):
+        for name in ("dec_layers", "cross_layers", "self_layers", "ff_mult"):
             if getattr(self, name) < 1:
                 raise ValueError(f"ModelConfig.{name} must be >= 1; got {getattr(self, name)}")
+        # enc_layers 0: no per-modality encoder, the Conv1D embedding goes straight to the cross-modal
+        # stacks (a true MulT); an LSTM encoder needs at least one layer.
+        if self.enc_layers < (1 if self.encoder == "lstm" else 0):
+            raise ValueError(
+                f"ModelConfig.enc_layers must be >= {1 if self.encoder == 'lstm' else 0} for "
+                f"{self.encoder} encoders; got {self.enc_layers}"
+            )
         for name in ("dropout", "attn_dropout", "embed_dropout", "out_dropout"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise ValueError(f"ModelConfig.{name} must be in [0, 1); got {getattr(self, name)}")

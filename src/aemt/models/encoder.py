@@ -24,7 +24,11 @@ from aemt.models.layers import (
 
 
 class TransformerModalityEncoder(nn.Module):
-    """Conv1D(D -> d, kernel k_m) -> sqrt(d) scale + sinusoidal positions -> pre-LN Transformer."""
+    """Conv1D(D -> d, kernel k_m) -> sqrt(d) scale + sinusoidal positions -> pre-LN Transformer.
+
+    With ``enc_layers == 0`` there is no Transformer (``stack`` is None): H_m is the embedding itself,
+    MulT's front-end.
+    """
 
     def __init__(self, cfg: ModelConfig, modality: str) -> None:
         super().__init__()
@@ -32,14 +36,16 @@ class TransformerModalityEncoder(nn.Module):
         self.conv = conv1d_same(cfg.dims[modality], d, cfg.kernels[modality])
         self.pos = PositionalEncoding(d=d, max_len=cfg.lengths[modality], enabled=cfg.positional)
         self.embed_drop = Dropout(cfg.embed_dropout)
-        self.stack = TransformerStack(
-            d=d,
-            n_heads=cfg.n_heads,
-            n_layers=cfg.enc_layers,
-            ff_mult=cfg.ff_mult,
-            dropout=cfg.dropout,
-            attn_dropout=cfg.attn_dropout,
-        )
+        self.stack = None
+        if cfg.enc_layers > 0:
+            self.stack = TransformerStack(
+                d=d,
+                n_heads=cfg.n_heads,
+                n_layers=cfg.enc_layers,
+                ff_mult=cfg.ff_mult,
+                dropout=cfg.dropout,
+                attn_dropout=cfg.attn_dropout,
+            )
 
     def embed(self, x: Tensor, mask: Tensor) -> Tensor:
         """F_m: masked Conv1D projection [B, L, D] -> [B, L, d]."""
@@ -51,7 +57,9 @@ class TransformerModalityEncoder(nn.Module):
         return self.embed_drop(self.pos(self.embed(x, mask)))
 
     def forward(self, x: Tensor, mask: Tensor) -> Tensor:
-        h = self.stack(self.features(x, mask), mask)  # [B, L, d]
+        h = self.features(x, mask)  # [B, L, d]
+        if self.stack is not None:
+            h = self.stack(h, mask)  # [B, L, d]
         return h * mask.unsqueeze(-1).to(h.dtype)
 
 

@@ -155,8 +155,8 @@ def run_stacks(
 
 def encode(encoders: nn.ModuleDict, xs: dict[str, Tensor], masks: dict[str, Tensor]):
     """AE-MT's H_m [B, L, d] per modality; Transformer encoder stacks run as one group of three."""
-    if not all(hasattr(encoders[m], "stack") for m in MODALITIES):  # LSTM encoders: one by one
-        return {m: encoders[m](xs[m], masks[m]) for m in MODALITIES}
+    if any(getattr(encoders[m], "stack", None) is None for m in MODALITIES):
+        return {m: encoders[m](xs[m], masks[m]) for m in MODALITIES}  # LSTM, or no encoder layers
     f = torch.stack([encoders[m].features(xs[m], masks[m]) for m in MODALITIES])  # [3, B, L, d]
     mk = torch.stack([masks[m] for m in MODALITIES])  # [3, B, L]
     h = run_stacks([encoders[m].stack for m in MODALITIES], f, mk)  # [3, B, L, d]

@@ -152,8 +152,7 @@ def predict_videos(
     checkpoint: str | Path, videos: list[str | Path], texts: list[str], cfg: PredictConfig
 ) -> pd.DataFrame:
     """Score each video with the checkpoint; a DataFrame with COLUMNS (score NaN where excluded)."""
-    from aemt.models.aemt import AEMT
-    from aemt.models.config import ModelConfig
+    from aemt.train.checkpoint import finetuned_model
     from aemt.train.finetune import predict
     from aemt.train.runtime import setup_runtime
     from aemt.train.splits import Normaliser, SplitData, to_tensors
@@ -170,13 +169,7 @@ def predict_videos(
     scores = np.full(len(clips), np.nan)  # [N]
     if ok.any():
         runtime = setup_runtime(cfg.threads, cfg.device)
-        model = AEMT(ModelConfig.from_dict(ckpt["model_config"])).to(runtime.device)
-        try:
-            model.load_state_dict(ckpt["state_dict"])
-        except RuntimeError as err:
-            raise UserError(
-                f"{checkpoint}: its weights do not fit its own model_config ({err}); retrain it"
-            ) from err
+        model = finetuned_model(ckpt, checkpoint, runtime.device)
         keys = [clip.key for (clip, _), good in zip(clips, ok, strict=True) if good]
         split = SplitData(
             name="predict",

@@ -1,13 +1,12 @@
 """HTML report, training curves: per-epoch losses of every pretraining run and every fine-tuning variant.
 
-- Pretraining (`results/<ds>/pretrain/<name>/history.csv`, columns PRETRAIN_HISTORY of aemt.constants): one figure
-  per pretraining configuration, 2 x 2 panels: total loss, reconstruction (masked MSE), consistency (BCE),
-  validation consistency accuracy; train solid, validation dashed; the selected epoch (lowest valid loss)
-  marked.
+- Pretraining (`results/<ds>/pretrain/<name>/<seed>/history.csv`, columns PRETRAIN_HISTORY of
+  aemt.constants): one figure per pretraining configuration, seeds overlaid, 2 x 2 panels: total loss,
+  holdout reconstruction per modality next to predicting the per-feature mean, consistency (BCE), holdout
+  consistency accuracy; train solid, validation dashed; the selected epoch of each seed dotted.
 - Fine-tuning (`results/<ds>/finetune/<variant>/<seed>/history.csv`, columns FINETUNE_HISTORY of
-  aemt.constants): one figure per variant, seeds overlaid: training
-  loss L_ft, sentiment MSE (train vs validation) and validation MAE, the selected epoch of each seed
-  (`best_epoch` of metrics.json) marked.
+  aemt.constants): one figure per variant, seeds overlaid: training loss L_ft, sentiment MSE (train vs
+  validation) and validation MAE, the selected epoch of each seed (`best_epoch` of metrics.json) marked.
 """
 
 from __future__ import annotations
@@ -17,11 +16,10 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 from matplotlib.ticker import MaxNLocator
 
-from aemt.constants import FINETUNE_HISTORY, PRETRAIN_HISTORY
+from aemt.constants import FINETUNE_HISTORY, MODALITIES, PRETRAIN_HISTORY
 from aemt.errors import UserError
 from aemt.io import load_json
 from aemt.report.html import pyplot, save_figure
@@ -57,42 +55,57 @@ def _style(n_epochs: int) -> dict:
     return {"marker": "o", "markersize": 3} if n_epochs <= 30 else {}
 
 
-def plot_pretrain(history: str | os.PathLike, name: str, dataset: str, out: Path) -> Path:
-    """The 2 x 2 pretraining loss figure of one pretraining configuration."""
+def plot_pretrain(
+    histories: Sequence[str | os.PathLike], name: str, dataset: str, out: Path
+) -> Path:
+    """The 2 x 2 pretraining figure of one configuration, seeds overlaid (one colour per seed): total
+    loss, holdout reconstruction per modality next to predicting the per-feature mean, consistency
+    BCE, holdout consistency accuracy. `histories` are `pretrain/<name>/<seed>/history.csv`."""
     plt = pyplot()
-    h = read_history(history, PRETRAIN_HISTORY)
-    epoch = h["epoch"]
-    best = int(h.loc[h["valid_loss"].idxmin(), "epoch"]) if h["valid_loss"].notna().any() else None
-    style = _style(len(h))
+    if not histories:
+        raise UserError("pretraining curves need at least one history.csv")
     fig, axes = plt.subplots(2, 2, figsize=(11, 7.5), sharex=True, constrained_layout=True)
-    panels = [
-        (axes[0, 0], "loss", "Total loss L_ae = L_recon + λ1·L_consistency", "loss"),
-        (axes[0, 1], "recon", "Reconstruction (masked MSE, z-scored features)", "MSE"),
-        (axes[1, 0], "consistency", "Modality-consistency detection (BCE)", "BCE"),
-    ]
-    for ax, part, title, ylabel in panels:
-        ax.plot(epoch, h[f"train_{part}"], color="tab:blue", label="train", **style)
-        ax.plot(epoch, h[f"valid_{part}"], color="tab:orange", ls="--", label="validation", **style)
-        ax.set_title(title)
-        ax.set_ylabel(ylabel)
-        _log_if_wide(ax, h[[f"train_{part}", f"valid_{part}"]])
-    ax = axes[1, 1]
-    ax.plot(
-        epoch, 100.0 * h["valid_consistency_acc"], color="tab:green", label="validation", **style
-    )
-    ax.axhline(50.0, color="0.5", lw=1, ls=":", label="chance (50 %)")
-    ax.set_ylim(-3, 103)  # points at 0 / 100 % stay visible
-    ax.set_title("Consistency detection accuracy")
-    ax.set_ylabel("accuracy (%)")
+    colors = plt.get_cmap("tab10").colors
+    styles = {"text": "-", "audio": "--", "vision": ":"}
+    n_max = 0
+    for i, history in enumerate(Path(h) for h in histories):
+        h = read_history(history, PRETRAIN_HISTORY)
+        seed, color, style = history.parent.name, colors[i % len(colors)], _style(len(h))
+        epoch, n_max = h["epoch"], max(n_max, len(h))
+        best = int(h.loc[h["valid_loss"].idxmin(), "epoch"]) if h["valid_loss"].notna().any() else 0
+        for ax, part in ((axes[0, 0], "loss"), (axes[1, 0], "consistency")):
+            ax.plot(epoch, h[f"train_{part}"], color=color, label=f"seed {seed} train", **style)
+            ax.plot(epoch, h[f"valid_{part}"], color=color, ls="--", label=f"seed {seed} valid")
+        for m in MODALITIES:
+            axes[0, 1].plot(
+                epoch, h[f"valid_recon_{m}"], color=color, ls=styles[m], label=f"{m} (seed {seed})"
+            )
+            axes[0, 1].axhline(float(h[f"mean_recon_{m}"].iloc[0]), color=color, lw=0.8, alpha=0.5)
+        acc = 100.0 * h["valid_consistency_acc"]
+        axes[1, 1].plot(epoch, acc, color=color, label=f"seed {seed}", **style)
+        for ax in axes.flat:
+            if best:
+                ax.axvline(best, color=color, lw=0.8, ls=":")
+    axes[0, 0].set_title("Total loss L_ae = L_recon + λ1·L_consistency")
+    axes[0, 1].set_title("Holdout reconstruction per modality (thin lines: predict the mean)")
+    axes[1, 0].set_title("Modality-consistency detection (BCE)")
+    axes[1, 1].set_title("Holdout consistency accuracy")
+    axes[0, 0].set_ylabel("loss")
+    axes[0, 1].set_ylabel("masked MSE (z-scored features)")
+    axes[1, 0].set_ylabel("BCE")
+    axes[1, 1].set_ylabel("accuracy (%)")
+    axes[1, 1].axhline(50.0, color="0.5", lw=1, ls=":", label="chance (50 %)")
+    axes[1, 1].set_ylim(-3, 103)  # points at 0 / 100 % stay visible
     for ax in axes.flat:
-        if best is not None:
-            ax.axvline(best, color="0.4", lw=1, ls=":", label=f"selected epoch ({best})")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=7, ncol=2 if ax is axes[0, 1] else 1)
     for ax in axes[1]:
-        ax.set_xlabel("epoch")
+        ax.set_xlabel("epoch (dotted: selected epoch of each seed)")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    fig.suptitle(f"{dataset}: pretraining '{name}' ({len(h)} epochs; validation = held-out clips)")
+    fig.suptitle(
+        f"{dataset}: pretraining '{name}', {len(histories)} seed(s), up to {n_max} epochs "
+        "(validation = held-out clips)"
+    )
     return save_figure(fig, out)
 
 
@@ -142,15 +155,6 @@ def plot_finetune(
         f"up to {n_max} epochs"
     )
     return save_figure(fig, out)
-
-
-def _log_if_wide(ax, values: pd.DataFrame) -> None:
-    """Log y-axis when positive curves span more than a factor of 20 (train and valid far apart)."""
-    v = values.to_numpy(dtype=float)  # [E, 2]
-    v = v[np.isfinite(v)]
-    if v.size and v.min() > 0 and v.max() / v.min() > 20:
-        ax.set_yscale("log")
-        ax.set_ylabel(f"{ax.get_ylabel()} (log scale)")
 
 
 def _best_epoch(metrics: Path) -> int | None:

@@ -10,12 +10,15 @@ from pathlib import Path
 
 import pandas as pd
 
+from aemt.evaluate.summary import paired_differences
 from aemt.io import save_text
 from aemt.report.tables import (
     ablation_table,
     baseline_note,
     convention_note,
     mean_std_table,
+    paired_note,
+    paired_table,
     per_seed_table,
 )
 
@@ -48,17 +51,25 @@ def write_summary_markdown(
     note = convention_note(scale, len(seeds))
     table = markdown_table(mean_std_table(runs, scale), text_columns=2)
     seed_list = ", ".join(str(s) for s in seeds)
+    diffs = paired_differences(runs, scale)
+    paired = ""
+    if len(diffs):
+        paired = (
+            f"## Paired differences against aemt (×100)\n\n"
+            f"{markdown_table(paired_table(diffs), text_columns=2)}\n\n{paired_note()}\n\n"
+        )
     save_text(
         summary_md,
         f"# Results: {dataset} (scale: {scale})\n\n"
-        f"## Mean ± std over seeds ({seed_list})\n\n{table}\n\n"
+        f"## Mean ± std over seeds ({seed_list})\n\n{table}\n\n{paired}"
         f"## Per seed\n\n{markdown_table(per_seed_table(runs, scale))}\n\n{note}\n",
     )
     extra = baseline_note(baseline)
+    ablation = markdown_table(ablation_table(runs, scale, baseline), text_columns=2)
     save_text(
         ablation_md,
-        f"# Ablation (scale: {scale})\n\n{markdown_table(ablation_table(runs, scale, baseline))}"
+        f"# Ablation (scale: {scale})\n\n{ablation}"
         + (f"\n\n{extra}" if extra else "")
-        + f"\n\n{note}\n",
+        + f"\n\n{paired.replace('## ', '### ')}{note}\n",
     )
     return MarkdownOutputs(Path(summary_md), Path(ablation_md), table)

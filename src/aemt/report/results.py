@@ -24,7 +24,13 @@ import pandas as pd
 from aemt.constants import LOWER_IS_BETTER, METRIC_KEYS
 from aemt.errors import UserError
 from aemt.evaluate.metrics import SIMS_EDGES, sims_classes
-from aemt.evaluate.summary import collect, summarise, train_mean_baseline, with_validation
+from aemt.evaluate.summary import (
+    collect,
+    paired_differences,
+    summarise,
+    train_mean_baseline,
+    with_validation,
+)
 from aemt.io import save_text
 from aemt.report.html import frame_to_html, html_page, notes_html, pyplot, save_figure
 from aemt.report.tables import (
@@ -34,6 +40,8 @@ from aemt.report.tables import (
     baseline_note,
     convention_note,
     mean_std_table,
+    paired_note,
+    paired_table,
     per_seed_table,
     variant_label,
 )
@@ -256,6 +264,14 @@ def write_results(
         f"Model selection inside each run: the epoch with the best validation score; the test split "
         f"is predicted once. {BEST_MARK} marks the {reason}."
     )
+    diffs = paired_differences(runs, scale)
+    paired = []
+    if len(diffs):
+        paired = [
+            "<h2>Paired differences against aemt, ×100</h2>",
+            frame_to_html(paired_table(diffs), text_columns=2),
+            notes_html(paired_note()),
+        ]
     metrics_html = out_dir / "metrics.html"
     save_text(
         metrics_html,
@@ -264,6 +280,7 @@ def write_results(
             [
                 f"<h2>Mean ± std over seeds ({', '.join(str(s) for s in seeds)}), ×100</h2>",
                 frame_to_html(mean_std_table(runs, scale, best), text_columns=2),
+                *paired,
                 "<h2>Per seed, ×100</h2>",
                 frame_to_html(per_seed_table(runs, scale)),
                 "<h2>Definitions</h2>",
@@ -277,8 +294,9 @@ def write_results(
         html_page(
             f"Ablation: {dataset} (scale {scale})",
             [
-                frame_to_html(ablation_table(runs, scale, base)),
+                frame_to_html(ablation_table(runs, scale, base), text_columns=2),
                 notes_html(f"{note}\n\n{baseline_note(base)}"),
+                *paired,
             ],
         ),
     )

@@ -13,7 +13,7 @@ import pandas as pd
 
 from aemt.constants import LOWER_IS_BETTER, METRIC_KEYS
 from aemt.evaluate.summary import summarise
-from aemt.experiments import VARIANT_LABELS
+from aemt.experiments import VARIANT_INFO, VARIANT_LABELS
 
 BASELINE_LABEL = "Predict train mean"
 BEST_MARK = "★"
@@ -97,11 +97,43 @@ def ablation_table(
     for variant in paper_order(list(pd.unique(stats["variant"]))):
         part = stats[stats["variant"] == variant].set_index("stat")
         cells = {metric_header(k): pm(part.at["mean", k], part.at["std", k]) for k in keys}
-        rows.append({"Model": variant_label(variant), **cells})
+        removes = VARIANT_INFO[variant][1] if variant in VARIANT_INFO else f"(variant {variant})"
+        rows.append({"Model": variant_label(variant), "Removes": removes, **cells})
     if baseline is not None:
         cells = {metric_header(k): fmt100(float(baseline[k])) for k in keys}
-        rows.append({"Model": BASELINE_LABEL, **cells})
+        rows.append({"Model": BASELINE_LABEL, "Removes": "every input (no model)", **cells})
     return pd.DataFrame(rows)
+
+
+def paired_table(diffs: pd.DataFrame, reference: str = "aemt") -> pd.DataFrame:
+    """One row per variant: Δ (variant - reference) of each paired metric, mean [95% CI], x100; a `*`
+    marks a difference whose interval excludes 0 (from `evaluate.summary.paired_differences`)."""
+    rows = []
+    for variant in pd.unique(diffs["variant"]):
+        part = diffs[diffs["variant"] == variant].set_index("metric")
+        row = {"Variant": variant, "Model": variant_label(variant)}
+        row["Pairs"] = int(part["n_pairs"].iloc[0])
+        for key, d in part.iterrows():
+            interval = (
+                f" [{100 * d['low']:+.2f}, {100 * d['high']:+.2f}]"
+                if math.isfinite(d["low"])
+                else ""
+            )
+            mark = " *" if d["excludes_zero"] else ""
+            row[f"Δ {metric_header(key)}"] = f"{100 * d['mean']:+.2f}{interval}{mark}"
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def paired_note(reference: str = "aemt", level: float = 0.95) -> str:
+    return (
+        f"Paired differences: for each seed, the variant's test metric minus {reference}'s on the same "
+        f"seed (same data order, same pretraining seed); mean over seeds and a {level:.0%} Student-t "
+        "interval over the per-seed differences (n - 1 degrees of freedom; none with one seed). * marks "
+        "a difference whose interval excludes 0. For MAE (↓) a positive Δ means worse than "
+        f"{reference}. With few seeds and small test sets the intervals are wide: a gap inside them is "
+        "seed noise, not evidence that one variant is better."
+    )
 
 
 def baseline_note(baseline: dict[str, float] | None) -> str:

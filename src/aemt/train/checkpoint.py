@@ -1,6 +1,7 @@
 """Self-describing checkpoints: the header every model.pt / last.pt carries (kind, model and train
 config, feature info, normaliser, package version), atomic save, load with a clear error, the global RNG
-states that make resume exact, and `finish` (write model.pt, drop last.pt)."""
+states that make resume exact, `finish` (write model.pt, drop last.pt), and `finetuned_model` (the network
+of a fine-tuned checkpoint, as `aemt predict` and `aemt robustness` rebuild it)."""
 
 from __future__ import annotations
 
@@ -91,3 +92,21 @@ def header(
         "normaliser": normaliser,
         "aemt_version": __version__,
     }
+
+
+def finetuned_model(ckpt: dict[str, Any], path: str | Path, device: torch.device) -> nn.Module:
+    """The network of a fine-tuned checkpoint (`kind` "finetune") with its weights, in eval mode.
+
+    ``forward(xs, masks) -> (pred [B], z)``, rebuilt from the checkpoint's own `model_config`.
+    """
+    from aemt.models.aemt import AEMT
+    from aemt.models.config import ModelConfig
+
+    try:
+        model = AEMT(ModelConfig.from_dict(ckpt["model_config"])).to(device)
+        model.load_state_dict(ckpt["state_dict"])
+    except (KeyError, TypeError, ValueError, RuntimeError) as err:
+        raise UserError(
+            f"{path}: its weights do not fit its own model_config ({err}); retrain it"
+        ) from err
+    return model.eval()

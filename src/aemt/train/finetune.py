@@ -7,6 +7,9 @@ variant) the model starts from random weights and the normaliser is fitted on th
 
 Each step with lambda2 > 0 runs the anchor view and the strong-positive view (inputs with dropout, masks
 unchanged) as ONE forward of the concatenated batch [2B, ...]; L_senti = MSE on the anchor half.
+With `modality_dropout` > 0 (robust training, variant `aemt_md`) each training sample first loses whole
+modalities at random (:func:`aemt.train.missing.modality_dropout`; both views alike); valid and test
+batches never do.
 
 Selection: the epoch with the lowest validation MAE (`select: "mae"`, default, MMSA's validation L1) or
 validation MSE (`select: "loss"`); the same quantity drives ReduceLROnPlateau and early stopping. Only
@@ -25,6 +28,7 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from aemt.constants import (
     FINETUNE_HISTORY,
@@ -38,9 +42,11 @@ from aemt.evaluate.metrics import evaluate
 from aemt.io import config_hash, save_csv, save_json, sha256_file
 from aemt.models.aemt import AEMT
 from aemt.models.config import ModelConfig
-from aemt.train.checkpoint import finish, header, load_checkpoint
+from aemt.models.projection import ProjectionHead
+from aemt.train.checkpoint import cpu_state, finish, header, load_checkpoint
 from aemt.train.loop import LoopSpec, fit
 from aemt.train.losses import CONTRASTIVE_FORMS, contrastive_loss, polarity
+from aemt.train.missing import drop_steps, modality_dropout
 from aemt.train.runtime import (
     Runtime,
     build_optimizer,
@@ -59,16 +65,15 @@ from aemt.train.splits import (
     Tensors,
     batch_indices,
     data_fingerprint,
-    feature_signature,
     gather,
     load_info,
     load_split,
     model_config_for,
     to_tensors,
 )
+from aemt.train.transfer import check_dims, check_pretrained, merge_encoder_fields
 
-# Model fields that shape the encoders: taken from the pretraining checkpoint.
-ENCODER_FIELDS = ("encoder", "d_model", "n_heads", "kernels", "enc_layers", "ff_mult", "positional")
+PROJECTIONS = ("mlp", "none")
 
 
 @dataclass
@@ -82,8 +87,11 @@ class FinetuneConfig:
     clip: float = 1.0
     lambda2: float = 1.5
     tau: float = 0.1
-    contrastive: str = "paper"
+    contrastive: str = "supcon"
+    projection: str = "mlp"  # mlp: the contrastive loss sees a projection head's output; none: Z
+    projection_dim: int = 64
     input_dropout: float = 0.1
+    modality_dropout: float = 0.0  # per training sample, drop each modality with this probability
     early_stop: int = 8
     lr_patience: int = 4
     lr_factor: float = 0.5
@@ -94,6 +102,11 @@ class FinetuneConfig:
             raise UserError(
                 f"train.contrastive must be one of {CONTRASTIVE_FORMS}; got {self.contrastive!r}"
             )
+        if self.projection not in PROJECTIONS or self.projection_dim < 1:
+            raise UserError(
+                f"train.projection must be one of {PROJECTIONS} and train.projection_dim >= 1; got "
+                f"{self.projection!r}, {self.projection_dim}"
+            )
         if self.select not in ("mae", "loss"):
             raise UserError(f"train.select must be 'mae' or 'loss'; got {self.select!r}")
         if not 0.0 <= self.input_dropout < 1.0 or self.lambda2 < 0 or self.tau <= 0:
@@ -101,17 +114,45 @@ class FinetuneConfig:
         if self.epochs < 1 or self.batch_size < 1:
             raise UserError("train.epochs and train.batch_size must be >= 1")
         check_patience(self.lr_patience, self.early_stop)
+        if not 0.0 <= self.modality_dropout < 1.0:
+            raise UserError(
+                f"train.modality_dropout must be in [0, 1); got {self.modality_dropout!r}"
+            )
+
+
+class FinetuneModel(nn.Module):
+    """AE-MT plus, when the contrastive loss is on and `projection` is mlp, its projection head; the two
+    are trained together, and the head is used by the contrastive term only."""
+
+    def __init__(self, model_cfg: ModelConfig, cfg: FinetuneConfig) -> None:
+        super().__init__()
+        self.aemt = AEMT(model_cfg)
+        self.projection = None
+        if cfg.lambda2 > 0 and cfg.projection == "mlp":
+            width = 6 * model_cfg.d_model
+            self.projection = ProjectionHead(in_dim=width, out_dim=cfg.projection_dim)
+
+    def forward(self, xs: dict[str, torch.Tensor], masks: dict[str, torch.Tensor]):
+        return self.aemt(xs, masks)  # pred [B], z [B, 6d]
+
+    def project(self, z: torch.Tensor) -> torch.Tensor:
+        """What the contrastive loss compares: the head's output [B, p], or Z itself [B, 6d]."""
+        return z if self.projection is None else self.projection(z)
 
 
 def finetune_losses(
-    model: AEMT,
+    model: FinetuneModel,
     xs: dict[str, torch.Tensor],
     masks: dict[str, torch.Tensor],
     labels: torch.Tensor,
     cfg: FinetuneConfig,
     runtime: Runtime,
 ) -> dict[str, torch.Tensor]:
-    """loss / senti / con for one batch; labels [B, 4] (M, T, A, V)."""
+    """loss / senti / con for one batch; labels [B, 4] (M, T, A, V).
+
+    With lambda2 > 0 the anchor view and the strong-positive view (inputs with dropout, masks unchanged)
+    run as ONE forward of the concatenated batch [2B]; L_senti is the MSE on the anchor half.
+    """
     y = labels[:, 0]  # [B]
     b = y.shape[0]
     if cfg.lambda2 > 0:
@@ -120,10 +161,11 @@ def finetune_losses(
         both_m = {m: torch.cat([masks[m], masks[m]]) for m in MODALITIES}  # [2B, L]
         with runtime.autocast():
             pred, z = model(both_x, both_m)  # [2B], [2B, 6d]
+            p = model.project(z)  # [2B, k]
         senti = F.mse_loss(pred[:b].float(), y)
         con = contrastive_loss(
-            z[:b].float(),
-            z[b:].float(),
+            p[:b].float(),
+            p[b:].float(),
             polarity(y),
             polarity(labels[:, 1:]),
             tau=cfg.tau,
@@ -136,7 +178,7 @@ def finetune_losses(
     return {"loss": senti, "senti": senti, "con": torch.zeros((), device=senti.device)}
 
 
-def predict(model: AEMT, data: Tensors, runtime: Runtime, batch_size: int) -> np.ndarray:
+def predict(model: nn.Module, data: Tensors, runtime: Runtime, batch_size: int) -> np.ndarray:
     """Predictions [N] for a whole split, in its row order (eval mode, no grad)."""
     model.eval()
     outs = []
@@ -190,20 +232,20 @@ def run_finetune(
     ckpt = None
     if pretrained is not None:
         ckpt = load_checkpoint(pretrained)
-        _check_pretrained(Path(pretrained), ckpt, info)
-        model_hp = _merge_encoder_fields(model_hp, ckpt["model_config"])
+        check_pretrained(Path(pretrained), ckpt, info)
+        model_hp = merge_encoder_fields(model_hp, ckpt["model_config"])
         normaliser = Normaliser.from_dict(ckpt["normaliser"])
     else:
         normaliser = Normaliser.fit(train)  # labelled train split only
     model_cfg = model_config_for(model_hp, train)
     if ckpt is not None:
-        _check_dims(Path(pretrained), ckpt["model_config"], model_cfg)
+        check_dims(Path(pretrained), ckpt["model_config"], model_cfg)
     tr, va, te = (to_tensors(s, normaliser, runtime.device) for s in (train, valid, test))
 
-    model = AEMT(model_cfg).to(runtime.device)
+    model = FinetuneModel(model_cfg, cfg).to(runtime.device)
     if ckpt is not None:
         try:
-            loaded = model.load_pretrained_encoders(ckpt["state_dict"])
+            loaded = model.aemt.load_pretrained_encoders(ckpt["state_dict"])
         except ValueError as err:
             raise UserError(f"{pretrained}: {err}") from err
         log(f"finetune: loaded {len(loaded)} pretrained encoder tensors from {pretrained}")
@@ -237,11 +279,14 @@ def run_finetune(
     def train_epoch(epoch: int) -> dict[str, float]:
         model.train()
         shuffle = epoch_generator(seed, epoch, 0)
+        dropper = epoch_generator(seed, epoch, 1)  # modality dropout (train batches only)
         totals = torch.zeros(3, device=runtime.device)
         for idx in progress(
             batch_indices(len(tr), cfg.batch_size, shuffle), f"finetune {epoch}/{cfg.epochs}"
         ):
             bx, bm = gather(tr.xs, tr.masks, idx, runtime.device)
+            if cfg.modality_dropout > 0:
+                bx, bm = drop_steps(bx, bm, modality_dropout(bm, cfg.modality_dropout, dropper))
             parts = finetune_losses(
                 model, bx, bm, tr.labels[idx.to(tr.labels.device)], cfg, runtime
             )
@@ -294,7 +339,10 @@ def run_finetune(
         out,
         {
             **head,
-            "state_dict": result.best_state,
+            "state_dict": cpu_state(model.aemt),  # the selected weights, AEMT's own names
+            "projection_state_dict": None
+            if model.projection is None
+            else cpu_state(model.projection),
             **result.final,
             "best": {"value": result.best_value, "epoch": result.best_epoch},
         },
@@ -304,36 +352,3 @@ def run_finetune(
         + " ".join(f"{k} {v:.4f}" for k, v in metrics.items() if k in METRIC_KEYS[scale])
     )
     return metrics
-
-
-def _check_pretrained(path: Path, ckpt: dict, info: dict) -> None:
-    if ckpt.get("kind") != "pretrain":
-        raise UserError(
-            f"{path}: a '{ckpt.get('kind')}' checkpoint, expected a pretraining one (kind 'pretrain')"
-        )
-    theirs, ours = feature_signature(ckpt.get("feature_info") or {}), feature_signature(info)
-    diff = [k for k in ours if k in theirs and theirs[k] != ours[k]]
-    if diff:
-        k = diff[0]
-        raise UserError(
-            f"{path}: pretrained on other features ({k}: checkpoint {theirs[k]!r}, aligned data "
-            f"{ours[k]!r}); pretrain again on this dataset's aligned features"
-        )
-
-
-def _check_dims(path: Path, theirs: dict, cfg: ModelConfig) -> None:
-    for key in ("dims", "lengths"):
-        if {m: int(v) for m, v in theirs[key].items()} != getattr(cfg, key):
-            raise UserError(
-                f"{path}: model {key} {theirs[key]} do not match the aligned data {getattr(cfg, key)}; "
-                "pretrain again on these features"
-            )
-
-
-def _merge_encoder_fields(model_hp: dict, theirs: dict) -> dict:
-    merged = dict(model_hp)
-    for key in ENCODER_FIELDS:
-        if key in model_hp and model_hp[key] != theirs[key]:
-            log(f"finetune: model.{key} = {theirs[key]!r} taken from the pretrained checkpoint")
-        merged[key] = theirs[key]
-    return merged

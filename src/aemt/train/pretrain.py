@@ -2,10 +2,9 @@
 
 Data: the labelled train split plus the `unlabeled` split (never valid/test); a seeded random `holdout`
 fraction of that pool is the validation set for early stopping. The normaliser is fitted on the labelled
-train split only. Loss per batch: the batch is tampered (`tamper_batch`, one modality swapped with another
-sample's with probability `p_tamper`) and ONE forward gives both terms,
-`L_ae = sum_m masked_mse(recon_m, x_m) + lambda1 * BCE(consistency logits, tampered)`; with lambda1 == 0 the
-batch is left intact and there is no consistency classifier.
+train split only. The loss of a batch and the holdout diagnostics (MCD accuracy, each modality's
+reconstruction error next to predicting the per-feature mean) are :mod:`aemt.train.pretext`; tampering
+donors come from the batch or from other clips of the same video (`donor`, :mod:`aemt.train.donors`).
 
 Outputs in `out_dir`: `model.pt` (state_dict = `MultimodalAutoencoder.state_dict()` of the epoch with the
 lowest holdout loss, plus `consistency_state_dict`), `history.csv`; `last.pt` while running.
@@ -19,8 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 from torch import nn
 
 from aemt.constants import MODALITIES, PRETRAIN_HISTORY
@@ -30,10 +27,10 @@ from aemt.models.autoencoder import MultimodalAutoencoder
 from aemt.models.config import ModelConfig
 from aemt.models.consistency import ConsistencyClassifier
 from aemt.train.checkpoint import cpu_state, finish, header
+from aemt.train.donors import DONORS, SameVideoDonors
 from aemt.train.loop import LoopSpec, fit
-from aemt.train.losses import masked_mse, tamper_batch
+from aemt.train.pretext import Sums, donor_rows, evaluate_pretrain, mean_baseline, pretrain_losses
 from aemt.train.runtime import (
-    Runtime,
     build_optimizer,
     build_scheduler,
     check_patience,
@@ -76,6 +73,7 @@ class PretrainConfig:
     lr_factor: float = 0.5
     seed: int = 1111
     max_unlabeled: int | None = None
+    donor: str = "batch"  # tampering donors: batch | same_video (train/donors.py)
 
     def __post_init__(self) -> None:
         if not 0.0 < self.holdout < 1.0:
@@ -84,6 +82,8 @@ class PretrainConfig:
             raise UserError("train.lambda1 must be >= 0 and train.p_tamper in [0, 1]")
         if self.epochs < 1 or self.batch_size < 1:
             raise UserError("train.epochs and train.batch_size must be >= 1")
+        if self.donor not in DONORS:
+            raise UserError(f"train.donor must be one of {DONORS}; got {self.donor!r}")
         check_patience(self.lr_patience, self.early_stop)
 
 
@@ -94,33 +94,6 @@ class PretrainModel(nn.Module):
         super().__init__()
         self.autoencoder = MultimodalAutoencoder(cfg)
         self.consistency = ConsistencyClassifier(cfg) if with_consistency else None
-
-
-def pretrain_losses(
-    model: PretrainModel,
-    xs: dict[str, torch.Tensor],
-    masks: dict[str, torch.Tensor],
-    cfg: PretrainConfig,
-    generator: torch.Generator,
-    runtime: Runtime,
-) -> dict[str, torch.Tensor]:
-    """loss / recon / consistency / correct (number of right MCD calls) for one batch."""
-    use_mcd = model.consistency is not None and cfg.lambda1 > 0
-    if use_mcd:
-        xs, masks, tampered, _ = tamper_batch(xs, masks, cfg.p_tamper, generator)  # tampered [B]
-    with runtime.autocast():
-        recon, hidden = model.autoencoder(xs, masks)  # recon[m] [B, L, D_m], hidden[m] [B, L, d]
-        rec = sum(masked_mse(recon[m].float(), xs[m], masks[m]) for m in MODALITIES)
-        out: dict[str, torch.Tensor] = {"recon": rec}
-        if use_mcd:
-            logits = model.consistency(hidden, masks).float()  # [B]
-            bce = F.binary_cross_entropy_with_logits(logits, tampered.float())
-            out["consistency"] = bce
-            out["correct"] = ((logits > 0).float() == tampered.float()).float().sum()
-            out["loss"] = rec + cfg.lambda1 * bce
-        else:
-            out["loss"] = rec
-    return out
 
 
 def run_pretrain(
@@ -156,6 +129,12 @@ def run_pretrain(
     model_cfg = model_config_for(hparams.get("model"), train)
     tr = to_tensors(fit_rows, normaliser, runtime.device)
     va = to_tensors(hold, normaliser, runtime.device)
+    donors = None
+    if cfg.donor == "same_video":
+        donors = {"train": SameVideoDonors(fit_rows.keys), "holdout": SameVideoDonors(hold.keys)}
+        share = 100 * donors["train"].coverage
+        log(f"pretrain: same-video donors for {share:.0f}% of the clips (the rest: batch donors)")
+    baseline = mean_baseline(tr, va)  # holdout MSE of predicting the per-feature mean, per modality
 
     model = PretrainModel(model_cfg, with_consistency=cfg.lambda1 > 0).to(runtime.device)
     optimizer = build_optimizer(model, cfg.lr, cfg.weight_decay)
@@ -181,16 +160,20 @@ def run_pretrain(
         shuffle = epoch_generator(cfg.seed, epoch, 0)
         tamper = epoch_generator(cfg.seed, epoch, 1)
         batches = batch_indices(len(fit_rows), cfg.batch_size, shuffle)
-        sums = _Sums()
+        sums = Sums()
         for idx in progress(batches, f"pretrain {epoch}/{cfg.epochs}"):
             bx, bm = gather(tr.xs, tr.masks, idx, runtime.device)
-            parts = pretrain_losses(model, bx, bm, cfg, tamper, runtime)
+            donor = (
+                None if donors is None else donor_rows(tr, donors["train"], idx, tamper, runtime)
+            )
+            parts = pretrain_losses(model, bx, bm, cfg, tamper, runtime, donor)
             optimizer_step(parts["loss"], model, optimizer, runtime, cfg.clip)
             sums.add(parts, len(idx))
-        return sums.row("train", with_acc=False)
+        return sums.row("train")
 
     def evaluate(epoch: int) -> dict[str, float]:
-        return evaluate_pretrain(model, va, cfg, runtime)
+        pool = None if donors is None else donors["holdout"]
+        return {**evaluate_pretrain(model, va, cfg, runtime, pool), **baseline}
 
     result = fit(spec, model, optimizer, scheduler, runtime, train_epoch, evaluate, on_epoch_end)
     model.load_state_dict(result.best_state)
@@ -204,6 +187,9 @@ def run_pretrain(
             **result.final,
             "best": {"value": result.best_value, "epoch": result.best_epoch},
             "data": {"n_fit": len(fit_rows), "n_holdout": len(hold), "n_train": len(train)},
+            "diagnostics": {**result.history[result.best_epoch - 1], **baseline}
+            if result.history
+            else baseline,
         },
     )
     log(f"pretrain: best holdout loss {result.best_value:.4f} at epoch {result.best_epoch}")
@@ -213,46 +199,6 @@ def run_pretrain(
         "best_valid_loss": result.best_value,
         "epochs_run": result.epochs_run,
     }
-
-
-def evaluate_pretrain(
-    model: PretrainModel, data: Any, cfg: PretrainConfig, runtime: Runtime
-) -> dict[str, float]:
-    """Holdout losses; the tampering is the same every epoch (fixed generator) so epochs compare."""
-    model.eval()
-    tamper = epoch_generator(cfg.seed, 0, 2)
-    sums = _Sums()
-    with torch.inference_mode():
-        for idx in batch_indices(len(data), cfg.batch_size):
-            bx, bm = gather(data.xs, data.masks, idx, runtime.device)
-            sums.add(pretrain_losses(model, bx, bm, cfg, tamper, runtime), len(idx))
-    return sums.row("valid", with_acc=True)
-
-
-class _Sums:
-    """Running sample-weighted sums of batch losses (kept on device: one sync per epoch)."""
-
-    def __init__(self) -> None:
-        self.totals: dict[str, torch.Tensor] = {}
-        self.n = 0
-
-    def add(self, parts: dict[str, torch.Tensor], n: int) -> None:
-        for k, v in parts.items():
-            v = v.detach().float() * (1 if k == "correct" else n)
-            self.totals[k] = self.totals[k] + v if k in self.totals else v
-        self.n += n
-
-    def row(self, prefix: str, with_acc: bool) -> dict[str, float]:
-        get = {k: float(v) / max(self.n, 1) for k, v in self.totals.items()}
-        nan = float("nan")
-        row = {
-            f"{prefix}_loss": get["loss"],
-            f"{prefix}_recon": get["recon"],
-            f"{prefix}_consistency": get.get("consistency", nan),
-        }
-        if with_acc:
-            row[f"{prefix}_consistency_acc"] = get.get("correct", nan)
-        return row
 
 
 def _pool(aligned_dir: str | Path, train: SplitData, cfg: PretrainConfig) -> SplitData:

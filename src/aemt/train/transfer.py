@@ -1,0 +1,48 @@
+"""Fine-tuning from a pretraining checkpoint: the checkpoint must come from pretraining on the same
+features (checked field by field), and the model fields that shape the encoders are taken from it so that
+its encoder weights fit."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aemt.errors import UserError
+from aemt.models.config import ModelConfig
+from aemt.train.runtime import log
+from aemt.train.splits import feature_signature
+
+# Model fields that shape the encoders: taken from the pretraining checkpoint.
+ENCODER_FIELDS = ("encoder", "d_model", "n_heads", "kernels", "enc_layers", "ff_mult", "positional")
+
+
+def check_pretrained(path: Path, ckpt: dict, info: dict) -> None:
+    if ckpt.get("kind") != "pretrain":
+        raise UserError(
+            f"{path}: a '{ckpt.get('kind')}' checkpoint, expected a pretraining one (kind 'pretrain')"
+        )
+    theirs, ours = feature_signature(ckpt.get("feature_info") or {}), feature_signature(info)
+    diff = [k for k in ours if k in theirs and theirs[k] != ours[k]]
+    if diff:
+        k = diff[0]
+        raise UserError(
+            f"{path}: pretrained on other features ({k}: checkpoint {theirs[k]!r}, aligned data "
+            f"{ours[k]!r}); pretrain again on this dataset's aligned features"
+        )
+
+
+def check_dims(path: Path, theirs: dict, cfg: ModelConfig) -> None:
+    for key in ("dims", "lengths"):
+        if {m: int(v) for m, v in theirs[key].items()} != getattr(cfg, key):
+            raise UserError(
+                f"{path}: model {key} {theirs[key]} do not match the aligned data {getattr(cfg, key)}; "
+                "pretrain again on these features"
+            )
+
+
+def merge_encoder_fields(model_hp: dict, theirs: dict) -> dict:
+    merged = dict(model_hp)
+    for key in ENCODER_FIELDS:
+        if key in model_hp and model_hp[key] != theirs[key]:
+            log(f"finetune: model.{key} = {theirs[key]!r} taken from the pretrained checkpoint")
+        merged[key] = theirs[key]
+    return merged
