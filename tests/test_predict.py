@@ -14,7 +14,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
 from aemt import cli
 from aemt.align.split import align_split
@@ -37,6 +36,7 @@ from aemt.train.finetune import run_finetune
 from aemt.train.pretrain import run_pretrain
 from aemt.train.splits import load_split
 from tests._media_helpers import make_tiny_bert
+from tests._train_helpers import altered_checkpoint
 
 LENGTH = 8
 TINY = {"d_model": 8, "n_heads": 2, "enc_layers": 1, "dec_layers": 1}
@@ -132,20 +132,10 @@ def test_aligned_features_equal_the_pipeline(trained: Trained) -> None:
         np.testing.assert_allclose(xs[m], ref.xs[m], atol=1e-4, rtol=1e-4)
 
 
-def _altered(trained: Trained, tmp_path: Path, **changes) -> Path:
-    ckpt = torch.load(trained.finetuned, map_location="cpu", weights_only=True)
-    for key, value in changes.items():
-        if value is None:
-            del ckpt["feature_info"][key]
-        else:
-            ckpt["feature_info"][key] = value
-    path = tmp_path / "altered.pt"
-    torch.save(ckpt, path)
-    return path
-
-
 def test_refuses_mismatched_checkpoint(trained: Trained, tmp_path: Path) -> None:
-    path = _altered(trained, tmp_path, align_length=10, audio_feature_set="ComParE_2016")
+    path = altered_checkpoint(
+        trained.finetuned, tmp_path, align_length=10, audio_feature_set="ComParE_2016"
+    )
     missing_video = str(tmp_path / "not_there.mp4")  # refused before any video is looked at
     with pytest.raises(UserError) as err:
         predict_videos(path, [missing_video], ["text"], PredictConfig())
@@ -157,7 +147,7 @@ def test_refuses_mismatched_checkpoint(trained: Trained, tmp_path: Path) -> None
     )
     assert "aligned lengths (model; align_length 10" in msg and "{'text': 10," in msg
     assert "or retrain" in msg
-    no_record = _altered(trained, tmp_path, features=None)
+    no_record = altered_checkpoint(trained.finetuned, tmp_path, features=None)
     with pytest.raises(UserError, match="no extraction record"):
         predict_videos(no_record, [missing_video], ["text"], PredictConfig())
 

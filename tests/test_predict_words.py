@@ -11,7 +11,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
 from aemt.align.split import align_split
 from aemt.asr.recognizer import AsrOptions
@@ -31,6 +30,7 @@ from aemt.predict import (
 )
 from aemt.train.finetune import run_finetune
 from aemt.train.splits import load_split
+from tests._train_helpers import altered_checkpoint
 
 LENGTH = 10
 TINY = {"d_model": 8, "n_heads": 2, "enc_layers": 1, "dec_layers": 1}
@@ -99,22 +99,15 @@ def test_word_aligned_predictions_equal_the_pipeline(trained: Trained) -> None:
     np.testing.assert_allclose(table["score"].to_numpy(), expected, atol=1e-5)
 
 
-def _altered(trained: Trained, tmp_path: Path, **changes) -> Path:
-    ckpt = torch.load(trained.finetuned, map_location="cpu", weights_only=True)
-    for key, value in changes.items():
-        ckpt["feature_info"][key] = value
-    path = tmp_path / "altered.pt"
-    torch.save(ckpt, path)
-    return path
-
-
 def test_refuses_unknown_mode_and_another_recognizer(trained: Trained, tmp_path: Path) -> None:
     video = str(tmp_path / "never_read.mp4")
-    path = _altered(trained, tmp_path, align_mode="phonemes")
+    path = altered_checkpoint(trained.finetuned, tmp_path, align_mode="phonemes")
     with pytest.raises(UserError, match="aligned with mode 'phonemes', which this aemt does not"):
         predict_videos(path, [video], ["good"], PredictConfig())
     info = load_finetuned(trained.finetuned)["feature_info"]
-    path = _altered(trained, tmp_path, asr={**info["asr"], "model_hash": "0" * 64})
+    path = altered_checkpoint(
+        trained.finetuned, tmp_path, asr={**info["asr"], "model_hash": "0" * 64}
+    )
     with pytest.raises(
         UserError, match=r"speech recognizer \(word times\): checkpoint was trained"
     ):
