@@ -15,6 +15,7 @@ report: "workflow/report/workflow.rst"
 
 include: "rules/common.smk"
 include: "rules/manifest.smk"
+include: "rules/asr.smk"
 include: "rules/extract.smk"
 include: "rules/align.smk"
 include: "rules/pretrain.smk"

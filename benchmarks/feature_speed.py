@@ -1,4 +1,4 @@
-"""Speed of the feature half on ONE core: manifest -> extract (text, audio, visual) -> align.
+"""Speed of the feature half on ONE core: manifest -> asr -> extract (text, audio, visual) -> align.
 
 Usage:
     python benchmarks/feature_speed.py                 # generated demo dataset (aemt.dataset.demo) + ../shared/data
@@ -10,7 +10,9 @@ Every stage runs as the real CLI (`aemt manifest`, `aemt extract ...`, `aemt ali
 pinned to one CPU (sched_setaffinity, --threads 1, OMP_NUM_THREADS=1), so the wall times include
 start-up and model loading; `--startup-repeats` also times each extraction job with nothing left to do
 (its start-up). Reported per stage: wall time, clip-seconds processed per wall-second
-(x real time), peak RSS of the child (os.wait4). For visual: frames analysed per second. A component
+(x real time), peak RSS of the child (os.wait4). For visual: frames analysed per second; for asr
+(`--asr-mode`, default missing: every clip with audio is recognised for its word timings, Whisper
+tiny.en, beam 1, int8) the clip-seconds recognised per second, also on the English real clips. A component
 profile then times, per clip-second, in-process and on the same core: audio decode, openSMILE, video
 decode + keep/convert, FaceLandmarker. The target is >= 3x real time for the whole feature half.
 """
@@ -28,6 +30,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_CLIPS = ("mosi/clips/*.mp4", "chsims/clips/*.mp4", "english_unlabelled/*.mp4")
+ENGLISH_CLIPS = ("mosi/clips/*.mp4", "english_unlabelled/*.mp4")  # speech recognition: tiny.en
 
 
 def run_stage(name: str, args: list[str], cpu: int) -> dict:
@@ -66,13 +69,15 @@ def demo_root(work: Path, clips: int) -> tuple[Path, str, str | None]:
     return work / "demo", "label.csv", "unlabeled.csv"
 
 
-def shared_manifest(shared: Path, out: Path) -> Path | None:
+def shared_manifest(
+    shared: Path, out: Path, patterns: tuple[str, ...] = SHARED_CLIPS
+) -> Path | None:
     """A one-shard manifest over the real clips in ../shared/data (read in place, never copied)."""
     import pandas as pd
 
     from aemt.features.media import video_info
 
-    paths = sorted(p for pattern in SHARED_CLIPS for p in shared.glob(pattern))
+    paths = sorted(p for pattern in patterns for p in shared.glob(pattern))
     if not paths:
         return None
     rows = []
@@ -89,12 +94,33 @@ def shared_manifest(shared: Path, out: Path) -> Path | None:
     return out
 
 
+def asr_stage(manifest: Path, out: Path, cpu: int, mode: str) -> dict:
+    """`aemt asr` over every shard (one core); clips recognised and the median seconds per clip."""
+    import pandas as pd
+
+    shards = sorted({int(s) for s in pd.read_csv(manifest, dtype=str)["shard"]})
+    total = {"stage": f"asr ({mode})", "wall_s": 0.0, "cpu_s": 0.0, "peak_rss_mib": 0.0}
+    for shard in shards:
+        args = ["asr", "--manifest", str(manifest), "--shard", str(shard), "--out-dir", str(out),
+                "--done", str(out / f"shard_{shard}.csv"), "--mode", mode, "--threads", "1"]  # fmt: skip
+        res = run_stage(f"asr {shard}", args, cpu)
+        for key in ("wall_s", "cpu_s"):
+            total[key] += res[key]
+        total["peak_rss_mib"] = max(total["peak_rss_mib"], res["peak_rss_mib"])
+    records = [json.loads(p.read_text()) for p in out.glob("*/*.json")]
+    per_clip = sorted(r["seconds"] for r in records if r.get("recognised") is not None)
+    total["recognised_clips"] = len(per_clip)
+    total["median_s_per_clip"] = per_clip[len(per_clip) // 2] if per_clip else 0.0
+    return total
+
+
 def extract_stages(
     manifest: Path,
     features: Path,
     cpu: int,
     modalities: tuple[str, ...] = ("text", "audio", "visual"),
     frames_per_bin: float = 1.0,
+    transcripts: Path | None = None,
 ) -> list[dict]:
     import pandas as pd
 
@@ -110,6 +136,8 @@ def extract_stages(
                     "--out-dir", str(out), "--done", str(done), "--threads", "1"]  # fmt: skip
             if modality == "visual":
                 args += ["--frames-per-bin", str(frames_per_bin)]
+            if modality == "text" and transcripts is not None:  # the asr stage's shard file
+                args += ["--transcripts", str(transcripts / f"shard_{shard}.csv")]
             res = run_stage(f"extract {modality} {shard}", args, cpu)
             total["wall_s"] += res["wall_s"]
             total["cpu_s"] += res["cpu_s"]
@@ -195,6 +223,11 @@ def report(title: str, clip_seconds: float, stages: list[dict]) -> list[dict]:
         if "frames" in s:
             s["frames_per_cpu_s"] = s["frames"] / max(s["cpu_s"], 1e-9)
             extra = f"{s['frames_per_s']:.1f} frames/s wall, {s['frames_per_cpu_s']:.1f} per cpu-s"
+        if "recognised_clips" in s:
+            extra = (
+                f"{s['recognised_clips']} clips recognised, median {s['median_s_per_clip']:.2f} s "
+                "per clip (in-process)"
+            )
         print(
             f"{s['stage']:<22}{s['wall_s']:>8.2f}{s['cpu_s']:>8.2f}{s['x_real_time']:>10.2f}"
             f"{s['x_real_time_cpu']:>10.2f}{s['peak_rss_mib']:>9.0f}  {extra}"
@@ -232,6 +265,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--startup-repeats", type=int, default=3, help="runs per start-up measurement (0: none)"
     )
+    parser.add_argument(
+        "--asr-mode",
+        default="missing",
+        choices=["never", "missing", "always"],
+        help="asr stage mode",
+    )
     parser.add_argument("--json", type=Path, help="also write the numbers to this JSON file")
     args = parser.parse_args(argv)
     os.sched_setaffinity(0, {args.cpu})  # the component profile runs here, on the same core
@@ -249,9 +288,12 @@ def main(argv: list[str] | None = None) -> int:
         if unlabeled:
             margs += ["--unlabeled", unlabeled]
         stages = [run_stage("manifest", margs, args.cpu)]
+        asr_dir = work / "results" / "asr"
+        stages.append(asr_stage(manifest, asr_dir, args.cpu, args.asr_mode))
         stages += extract_stages(
-            manifest, work / "results" / "features", args.cpu, frames_per_bin=args.frames_per_bin
-        )
+            manifest, work / "results" / "features", args.cpu, frames_per_bin=args.frames_per_bin,
+            transcripts=asr_dir,
+        )  # fmt: skip
         import pandas as pd
 
         table = pd.read_csv(manifest, dtype=str, keep_default_na=False)
@@ -288,6 +330,12 @@ def main(argv: list[str] | None = None) -> int:
                 )  # fmt: skip
                 seconds = float(pd.read_csv(real)["duration"].sum())
                 results["shared"] = report(f"real clips in {args.shared}", seconds, stages)
+                english = shared_manifest(args.shared, work / "en" / "manifest.csv", ENGLISH_CLIPS)
+                if english is not None:
+                    stage = asr_stage(english, work / "en" / "asr", args.cpu, "always")
+                    seconds = float(pd.read_csv(english)["duration"].sum())
+                    results["shared_asr"] = report(f"English real clips in {args.shared}", seconds,
+                                                   [stage])  # fmt: skip
                 results["shared_components"] = profile_components(real, args.profile_clips)
                 print("components (ms per clip-second):", _fmt(results["shared_components"]))
     if args.json:

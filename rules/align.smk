@@ -1,4 +1,5 @@
-# Alignment: mask-aware averaging of audio/visual frames into `align.length` equal time bins per clip,
+# Alignment: mask-aware averaging of audio/visual frames into `align.length` equal time bins per clip
+# (`align.mode: bins`) or over each text token's word span (`words`, word times from the asr stage),
 # text padded/truncated with a mask; one job per split. MMSA pickles enter the DAG here (import_mmsa).
 
 
@@ -6,6 +7,7 @@ rule align:
     input:
         manifest="results/{dataset}/manifest.csv",
         features=align_features,
+        transcripts="results/{dataset}/transcripts.csv",
     output:
         expand("results/{{dataset}}/aligned/{{split}}/{name}", name=ALIGNED_FILES),
     log:
@@ -19,6 +21,8 @@ rule align:
         out_dir="results/{dataset}/aligned/{split}",
         length=config["align"]["length"],
         pooling=config["text"]["pooling"],
+        mode=design.align_mode(config),
+        asr_dir="results/{dataset}/asr",
         scale=dataset_scale,
     threads: 1
     resources:
@@ -29,7 +33,7 @@ rule align:
     shell:
         "aemt align --manifest {input.manifest} --features-dir {params.features_dir}"
         " --split {wildcards.split} --length {params.length} --text-pooling {params.pooling}"
-        " --scale {params.scale}"
+        " --mode {params.mode} --asr-dir {params.asr_dir} --scale {params.scale}"
         " --out-dir {params.out_dir} > {log} 2>&1"
 
 

@@ -52,6 +52,10 @@ def features_done(dataset):
     return design.shard_files(dataset, n_shards(dataset), EXTRACTORS)
 
 
+def asr_done(dataset):
+    return design.asr_files(dataset, n_shards(dataset))
+
+
 # ---- dataset entries -------------------------------------------------------------------------
 
 
@@ -96,6 +100,14 @@ def text_model(wildcards):
     return design.dataset(config, wildcards.dataset).get("text_model", config["text"]["model"])
 
 
+def asr_setting(key):
+    return lambda wildcards: design.asr_settings(config, wildcards.dataset)[key]
+
+
+def asr_vad_flag(wildcards):
+    return "--vad" if design.asr_settings(config, wildcards.dataset)["vad"] else ""
+
+
 def mmsa_pickle(wildcards):
     return entry(wildcards, "mmsa_pickle")
 
@@ -119,6 +131,10 @@ def all_aligned(wildcards):
 
 def align_features(wildcards):
     return features_done(wildcards.dataset)
+
+
+def asr_shards(wildcards):
+    return asr_done(wildcards.dataset)
 
 
 def pretrain_input(wildcards):
@@ -214,10 +230,19 @@ def quality_features(wildcards):
     return [] if design.is_mmsa(config, wildcards.dataset) else features_done(wildcards.dataset)
 
 
+def quality_transcripts(wildcards):
+    if design.is_mmsa(config, wildcards.dataset):
+        return []
+    return f"results/{wildcards.dataset}/transcripts.csv"
+
+
 def quality_sources(wildcards, input):
     if not input.manifest:
         return ""
-    return f"--manifest {input.manifest} --features-dir results/{wildcards.dataset}/features"
+    return (
+        f"--manifest {input.manifest} --features-dir results/{wildcards.dataset}/features"
+        f" --transcripts {input.transcripts}"
+    )
 
 
 def robustness_test(wildcards):

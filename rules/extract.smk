@@ -1,10 +1,12 @@
 # Per-clip feature extraction, one job per shard of `extract.shard_size` clips and modality.
 # Each job loads its model once, skips clips already done (resume), and writes shard_<k>.csv last.
+# Text encodes the transcripts the asr stage chose (its done-file of the same shard).
 
 
 rule extract_text:
     input:
         manifest="results/{dataset}/manifest.csv",
+        transcripts="results/{dataset}/asr/shard_{shard}.csv",
     output:
         done="results/{dataset}/features/text/shard_{shard}.csv",
     log:
@@ -26,7 +28,7 @@ rule extract_text:
         "aemt extract text --manifest {input.manifest} --shard {wildcards.shard}"
         " --out-dir {params.out_dir} --done {output.done} --threads {threads}"
         " --model {params.model} --language {params.language} --max-tokens {params.max_tokens}"
-        " > {log} 2>&1"
+        " --transcripts {input.transcripts} > {log} 2>&1"
 
 
 rule extract_audio:

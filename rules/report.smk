@@ -140,6 +140,7 @@ rule report_quality:
         aligned=quality_aligned,
         manifest=quality_manifest,
         features=quality_features,
+        transcripts=quality_transcripts,
     output:
         html=report(
             "results/{dataset}/report/quality.html",

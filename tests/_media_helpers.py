@@ -53,12 +53,14 @@ def make_clip(
     stereo: bool = False,
     blank_from: float | None = None,
     rotation: int = 0,
+    silent: bool = False,
 ) -> Path:
     """Write an mp4 (moov atom first, so a truncated copy still plays its beginning).
 
     `blank_from`: seconds after which the face disappears (frames without a face). `rotation` (a multiple
     of 90): store every frame turned the other way and tag the stream with this display rotation (degrees
-    counterclockwise), as phones do; a player shows the clip upright, at `size`.
+    counterclockwise), as phones do; a player shows the clip upright, at `size`. `silent`: an audio
+    stream of digital silence.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -91,6 +93,8 @@ def make_clip(
             out.mux(packet)
         if sound is not None:
             samples = voice(duration, sample_rate)[None]  # [1, n]
+            if silent:
+                samples = np.zeros_like(samples)
             if stereo:  # right channel silent: the mono downmix is the left channel, scaled
                 samples = np.concatenate([samples, np.zeros_like(samples)])  # [2, n]
             for start in range(0, samples.shape[1], 1024):
@@ -199,3 +203,26 @@ def make_counter_clip(
         for packet in video.encode():
             out.mux(packet)
     return path
+
+
+def kill_midway(args: list[str], out: Path, done_clips: int = 2, timeout: float = 120.0) -> int:
+    """Run `aemt <args>` in a child and SIGKILL it once `done_clips` per-clip JSON files exist under
+    `out` (a shard interrupted mid-way); returns the killed child's pid."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
+    cmd = [sys.executable, "-m", "aemt", *args]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + timeout
+    while len(list(out.glob("*/*.json"))) < done_clips:
+        assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
+        assert time.monotonic() < deadline, f"no {done_clips} clips finished in {timeout:g} s"
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    proc.stderr.close()
+    return proc.pid

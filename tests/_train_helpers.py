@@ -108,3 +108,18 @@ def hparams(kind: str, **train: object) -> dict:
         else {"epochs": 3, "batch_size": 8, "early_stop": 3, "lr_patience": 1, "lr": 2e-3}
     )
     return {"model": dict(TINY_MODEL), "train": {**base, **train}}
+
+
+def altered_checkpoint(checkpoint: Path, tmp_path: Path, **changes) -> Path:
+    """A copy of a checkpoint whose `feature_info` has `changes` (a value None deletes the key)."""
+    import torch
+
+    ckpt = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    for key, value in changes.items():
+        if value is None:
+            del ckpt["feature_info"][key]
+        else:
+            ckpt["feature_info"][key] = value
+    path = tmp_path / "altered.pt"
+    torch.save(ckpt, path)
+    return path

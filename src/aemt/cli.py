@@ -18,6 +18,7 @@ from aemt.errors import UserError
 COMMAND_MODULES = (
     "demo",
     "manifest",
+    "asr",
     "extract",
     "align",
     "pretrain",

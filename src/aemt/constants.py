@@ -69,6 +69,17 @@ FINETUNE_HISTORY = (
 )
 PREDICTION_COLUMNS = ("key", "label", "pred")  # finetune/<variant>/<seed>/predictions.csv
 
+# ---- transcripts and word alignment --------------------------------------------------------------
+# A dataset's `asr` key: never (label text only), missing (label text, else recognised), always.
+ASR_MODES = ("never", "missing", "always")
+TRANSCRIPT_SOURCES = ("label", "asr")
+# results/<ds>/transcripts.csv and the asr stage's done-files asr/shard_<KKKK>.csv
+TRANSCRIPT_COLUMNS = (
+    *("key", "text", "source", "language"),
+    *("mean_logprob", "match_rate", "asr_words", "status"),
+)
+ALIGN_MODES = ("bins", "words")  # align.mode: equal time bins, or one step per text token
+
 # ---- metrics (SPEC §7): the keys of metrics.json and the column order of every table ------------
 METRIC_KEYS = {
     "sims": ("Acc-2", "Acc-3", "Acc-5", "F1", "MAE", "Corr"),

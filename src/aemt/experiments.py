@@ -39,7 +39,10 @@ DATASET_DEFAULTS = {
     "video": "Raw/{video_id}/{clip_id}.mp4",
     "language": "en",
     "scale": "sims",
+    "asr": "missing",
+    "asr_model": None,
 }
+ASR_DEFAULTS = {"model": "auto", "beam_size": 1, "compute_type": "int8", "vad": False}
 REPORT_OUTPUTS = (
     "metrics.html",
     "ablation.html",
@@ -128,6 +131,24 @@ def shard_files(name: str, n_shards: int, modalities: Iterable[str] = EXTRACTORS
         for m in modalities
         for k in range(n_shards)
     ]
+
+
+def asr_files(name: str, n_shards: int) -> list[str]:
+    """The asr stage's done-files of every shard."""
+    return [f"results/{name}/asr/shard_{k:04d}.csv" for k in range(n_shards)]
+
+
+def asr_settings(config: dict, name: str) -> dict:
+    """The asr stage's settings for a dataset: the entry's `asr` mode and `language`, its `asr_model`
+    or else `asr.model`, and the config's `asr` block (with defaults)."""
+    entry = dataset(config, name)
+    block = {**ASR_DEFAULTS, **(config.get("asr") or {})}
+    model = entry["asr_model"] or block["model"]
+    return {"mode": entry["asr"], "language": entry["language"], **block, "model": model}
+
+
+def align_mode(config: dict) -> str:
+    return (config.get("align") or {}).get("mode", "bins")
 
 
 # ---- pretraining configurations and variants -----------------------------------------------------

@@ -3,7 +3,9 @@
 Audio and visual frames are averaged, using valid frames only, into `length` equal time bins that
 span each clip, so bin k of audio and bin k of vision cover the same interval (the paper's average
 pooling, done in time). Text token states are truncated / padded to `length` ([CLS] stays first) or
-reduced to the [CLS] row. Output files: docs/contracts.md, "Aligned tensors".
+reduced to the [CLS] row. `mode="words"` instead pools audio and visual frames per text token over its
+word's time span (`aemt.align.words`). meta.csv's `text` is the transcript the text features encode
+(the asr stage's, from the text sidecar). Output files: docs/contracts.md, "Aligned tensors".
 """
 
 from __future__ import annotations
@@ -19,8 +21,11 @@ import numpy as np
 
 from aemt import __version__
 from aemt.align.bins import TEXT_POOLING, align_clip
+from aemt.align.words import align_clip_words, clip_token_spans
+from aemt.asr.table import asr_provenance, read_record
 from aemt.constants import (
     ABSENT_FLAG,
+    ALIGN_MODES,
     ALL_SPLITS,
     EXCLUDED,
     FEATURE_DIR,
@@ -126,8 +131,14 @@ def align_split(
     out_dir: str | Path,
     text_pooling: str = "tokens",
     scale: str | None = None,
+    mode: str = "bins",
+    asr_dir: str | Path | None = None,
 ) -> dict[str, Any]:
-    """Write the aligned tensors of one split to `out_dir`; returns the content of info.json."""
+    """Write the aligned tensors of one split to `out_dir`; returns the content of info.json.
+
+    `mode`: `bins` (equal time bins) or `words` (one step per text token; needs `asr_dir`, the asr
+    stage's per-clip records, for the word times). With `asr_dir`, info.json records the asr settings.
+    """
     from tqdm import tqdm
 
     manifest_path, features_dir, out_dir = Path(manifest_path), Path(features_dir), Path(out_dir)
@@ -135,6 +146,10 @@ def align_split(
         raise UserError(f"unknown split {split!r}; use one of {', '.join(ALL_SPLITS)}.")
     if text_pooling not in TEXT_POOLING:
         raise UserError(f"unknown text pooling {text_pooling!r}; use 'tokens' or 'cls'.")
+    if mode not in ALIGN_MODES:
+        raise UserError(f"unknown align mode {mode!r}; use one of {', '.join(ALIGN_MODES)}.")
+    if mode == "words" and asr_dir is None:
+        raise UserError("align mode 'words' needs the asr records (--asr-dir results/<ds>/asr).")
     if length < 1:
         raise UserError(f"align length must be at least 1 (got {length}).")
     manifest = read_manifest(manifest_path)
@@ -156,31 +171,47 @@ def align_split(
     arrays: dict[str, np.ndarray] = {}  # modality -> [N, L, D], allocated at the first clip
     masks = {m: np.zeros((len(candidates), lengths[m]), dtype=bool) for m in MODALITIES}
     ref: dict[str, dict] = {}  # modality -> first sidecar (dims, provenance)
+    records: list[dict] = []  # asr records of the kept clips (with asr_dir)
     meta, n = [], 0
     for row in tqdm(candidates, desc=f"align {split}", unit="clip", file=sys.stderr):
         sidecars = {
             m: _sidecar(feature_paths(features_dir, m, row.video_id, row.clip_id)[1])
             for m in MODALITIES
         }
-        flags = split_flags(row.status) | {
+        text = sidecars["text"].get("text", row.text)  # the transcript the features encode
+        manifest_flags = split_flags(row.status)
+        if "text" in sidecars["text"]:  # its text sidecar says whether the transcript is empty
+            manifest_flags.discard("empty_text")
+        flags = manifest_flags | {
             s for sc in sidecars.values() for s in split_flags(sc.get("status", OK))
         }
         if flags & EXCLUDED:  # extraction found the video unreadable although the probe did not
             n_excluded += 1
             continue
+        spans = None
+        if asr_dir is not None:
+            record = read_record(Path(asr_dir), row.video_id, row.clip_id)
+            records.append(record)
+            if mode == "words":
+                path = Path(asr_dir) / row.video_id / f"{row.clip_id}.json"
+                spans = clip_token_spans(sidecars["text"], record, path)  # [T, 2]
         for m in MODALITIES:
             npy = feature_paths(features_dir, m, row.video_id, row.clip_id)[0]
             values = _load_clip(npy, sidecars[m], m, row.key)  # [T, D]
             first = ref.setdefault(m, {**sidecars[m], "dim": values.shape[1]})
             _check_same_extraction(first, sidecars[m], values.shape[1], npy, row.key)
-            seq, seq_mask = align_clip(  # [L, D], [L]
-                m, values, sidecars[m], ABSENT_FLAG[m] in flags, row.duration, lengths[m]
-            )
+            absent = ABSENT_FLAG[m] in flags
+            if spans is None:  # [L, D], [L]
+                seq, seq_mask = align_clip(m, values, sidecars[m], absent, row.duration, lengths[m])
+            else:
+                seq, seq_mask = align_clip_words(
+                    m, values, sidecars[m], absent, row.duration, spans, lengths[m]
+                )
             if m not in arrays:
                 arrays[m] = np.zeros((len(candidates), lengths[m], seq.shape[1]), np.float32)
             arrays[m][n], masks[m][n] = seq, seq_mask
         labels = [_label_cell(getattr(row, c)) for c in LABEL_VALUES]
-        meta.append((row.key, split, *labels, row.text, join_flags(flags)))
+        meta.append((row.key, split, *labels, text, join_flags(flags)))
         n += 1
     if not ref:
         ref = _probe_dims(manifest, features_dir)
@@ -203,6 +234,7 @@ def align_split(
         "audio_feature_set": config["audio"].get("feature_set", ref["audio"].get("model")),
         "visual_features": config["vision"].get("features", ref["vision"].get("model")),
         "align_length": length,
+        "align_mode": mode,
         "text_pooling": text_pooling,
         "scale": scale,
         "n_clips": n,
@@ -210,6 +242,7 @@ def align_split(
         "status_counts": dict(sorted(status_counts.items())),
         "valid_fraction": {m: float(masks[m][:n].mean()) if n else 0.0 for m in MODALITIES},
         "features": {m: _provenance(ref[m]) for m in MODALITIES},
+        "asr": asr_provenance(records) if asr_dir is not None else None,
         "manifest": str(manifest_path),
         "manifest_sha256": sha256_file(manifest_path),
         "aemt_version": __version__,

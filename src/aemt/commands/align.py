@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from aemt.commands._args import add_scale
-from aemt.constants import ALL_SPLITS
+from aemt.constants import ALIGN_MODES, ALL_SPLITS
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -14,7 +14,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="pool per-clip features of one split into aligned tensors (text/audio/vision .npy)",
         description=(
             "Average audio and visual frames (valid frames only) into --length equal time bins per "
-            "clip, truncate/pad text tokens, and write <out-dir>/{text,audio,vision}{,_mask}.npy, "
+            "clip (or, --mode words, over each text token's word span), truncate/pad text tokens, "
+            "and write <out-dir>/{text,audio,vision}{,_mask}.npy, "
             "meta.csv and info.json. Clips with a missing/empty/unreadable video are left out."
         ),
     )
@@ -32,6 +33,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         choices=("tokens", "cls"),
         default="tokens",
         help="tokens: token states padded to --length; cls: the [CLS] row only (length 1)",
+    )
+    parser.add_argument(
+        "--mode",
+        choices=ALIGN_MODES,
+        default="bins",
+        help="bins: --length equal time bins per clip; words: one step per text token, audio and "
+        "visual frames pooled over the token's word span (needs --asr-dir)",
+    )
+    parser.add_argument(
+        "--asr-dir",
+        default=None,
+        help="results/<ds>/asr: the per-clip asr records (word times; recorded in info.json)",
     )
     add_scale(
         parser,
@@ -53,5 +66,7 @@ def run(args: argparse.Namespace) -> int:
         args.out_dir,
         text_pooling=args.text_pooling,
         scale=args.scale,
+        mode=args.mode,
+        asr_dir=args.asr_dir,
     )
     return 0

@@ -41,6 +41,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     text.add_argument("--max-tokens", type=int, default=128, help="tokens kept incl. [CLS]/[SEP]")
     text.add_argument("--device", default="cpu", help="cpu, cuda or auto")
     text.add_argument("--batch-size", type=int, default=32, help="clips per forward pass")
+    text.add_argument(
+        "--transcripts",
+        default=None,
+        help="CSV with columns key, text (results/<ds>/transcripts.csv or an asr shard done-file): "
+        "the transcripts to encode instead of the manifest's text",
+    )
 
     audio = modes.add_parser("audio", help="openSMILE LLD (eGeMAPSv02: [T_a, 25] at 100 frames/s)")
     _add_common(audio)
@@ -121,6 +127,12 @@ def run(args: argparse.Namespace) -> int:
     from aemt.features.runner import extract_shard
 
     extract_shard(
-        args.modality, args.manifest, args.shard, args.out_dir, args.done, options_from_args(args)
+        args.modality,
+        args.manifest,
+        args.shard,
+        args.out_dir,
+        args.done,
+        options_from_args(args),
+        getattr(args, "transcripts", None),
     )
     return 0

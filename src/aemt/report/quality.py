@@ -10,6 +10,8 @@ Sources, named explicitly (`QualitySources`; the per-clip facts come from :mod:`
 - datasets imported from MMSA pickles (no manifest, no sidecars): `aligned/<split>/meta.csv` and the masks;
   the rates are then fractions of valid alignment bins.
 - always: `aligned/<split>/info.json` (feature dims, lengths, models, counts).
+- raw-video datasets: `transcripts.csv` of the asr stage (transcript source, match rate): how many
+  transcripts came from speech and how well label transcripts matched the recognised words.
 
 Writes `quality.html` (tables), `quality.png` (clips per split and status, transcript lengths, durations,
 audio coverage) and `face_detection.png` (histogram of the per-clip face-detection rate and the worst clips).
@@ -30,6 +32,7 @@ from aemt.constants import ALL_SPLITS, EXCLUDED, OK
 from aemt.errors import UserError
 from aemt.io import save_text
 from aemt.report.clip_stats import (
+    add_transcripts,
     clips_from_aligned,
     clips_from_features,
     feature_table,
@@ -53,6 +56,7 @@ class QualitySources:
     manifest: Path | None
     features_dir: Path | None
     aligned: Sequence[Path] = field(default_factory=list)
+    transcripts: Path | None = None  # results/<ds>/transcripts.csv (raw-video datasets)
 
 
 @dataclass(frozen=True)
@@ -179,6 +183,8 @@ def write_quality(
         rate_unit, source = "alignment bins", "the aligned tensors (imported dataset: no sidecars)"
     if clips.empty:
         raise UserError(f"dataset {dataset!r} has no clips")
+    if sources.transcripts is not None:
+        clips = add_transcripts(clips, sources.transcripts)
     faces = clips.dropna(subset=["face_rate"])
     worst = faces.nsmallest(cfg.worst, "face_rate")[
         ["key", "split", "face_rate", "frames", "status"]
@@ -228,9 +234,40 @@ def write_quality(
         else notes_html("None."),
         "<h2>Transcripts</h2>",
         notes_html(text_note),
+        *(transcript_section(clips, cfg.worst) if "source" in clips else []),
     ]
     out_html = out_dir / "quality.html"
     save_text(out_html, html_page(f"Data quality: {dataset}", body))
     overview = plot_overview(clips, dataset, rate_unit, out_dir / "quality.png")
     face_png = plot_faces(clips, dataset, rate_unit, cfg.worst, out_dir / "face_detection.png")
     return QualityOutputs(out_html, overview, face_png, len(clips))
+
+
+def transcript_section(clips: pd.DataFrame, worst: int) -> list[str]:
+    """HTML of the "Transcripts from speech" section (clips with `add_transcripts`' columns)."""
+    readable = clips[~clips["status"].map(lambda s: bool(set(flags_of(s)) & set(EXCLUDED)))]
+    counts = pd.crosstab(readable["split"], readable["source"]).reindex(
+        [s for s in ALL_SPLITS if s in set(readable["split"])]
+    )
+    counts.columns.name = None
+    label = readable[readable["source"] == "label"]
+    heard = label[label["asr_words"] > 0]  # words were recognised: label words matched onto them
+    rates = heard["match_rate"].dropna()
+    n_asr = int((readable["source"] == "asr").sum())
+    n_none = int(label["asr_words"].isna().sum())
+    note = (
+        f"{n_asr} of {len(readable)} transcripts came from speech recognition (source asr); the "
+        f"others are the label text. Label transcripts matched onto recognised words (word "
+        f"timings): {len(heard)} clip(s), match rate {_describe(rates, '(matched / label words)')}. "
+        f"{len(label) - len(heard) - n_none} label transcript(s) where nothing was recognised and "
+        f"{n_none} without recognition (asr: never, or no audio stream) have their words spread "
+        "over the clip (match rate 0)."
+    )
+    low = heard.nsmallest(worst, "match_rate")[["key", "split", "match_rate", "words", "status"]]
+    return [
+        "<h2>Transcripts from speech</h2>",
+        notes_html(note),
+        frame_to_html(counts.reset_index().rename(columns={"split": "split \\ source"})),
+        f"<h3>Lowest match rates ({len(low)})</h3>",
+        frame_to_html(low, text_columns=2) if len(low) else notes_html("No recognised clip."),
+    ]

