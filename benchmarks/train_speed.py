@@ -28,7 +28,9 @@ import torch  # noqa: E402
 
 from aemt.constants import MODALITIES
 from aemt.models.config import ModelConfig
+from aemt.models.projection import ProjectionHead  # noqa: E402
 from aemt.train.finetune import FinetuneConfig, FinetuneModel, finetune_losses, predict  # noqa: E402
+from aemt.train.losses import contrastive_loss  # noqa: E402
 from aemt.train.pretext import evaluate_pretrain, pretrain_losses
 from aemt.train.pretrain import PretrainConfig, PretrainModel
 from aemt.train.runtime import (  # noqa: E402
@@ -205,6 +207,32 @@ def bench_attention(args, runtime: Runtime, dims: dict[str, int]) -> Row:
     return Row("attention", steps, timed, step_s, cpu_s, 0.0, steps * step_s, peak_mb(runtime))
 
 
+def bench_contrastive(args, runtime: Runtime, repeats: int = 300) -> int:
+    """ms per step of the contrastive term alone (forward + backward on Z [2B, 6d]): eq. 18 on Z as
+    before, SupCon on Z, SupCon on the projection head (the default); the rest of a step is unchanged."""
+    batch, width = args.finetune_batch, 6 * model_config(args, {m: 1 for m in MODALITIES}).d_model
+    cfg = FinetuneConfig()
+    gen = torch.Generator().manual_seed(0)
+    pol_m = torch.randint(-1, 2, (batch,), generator=gen)
+    pol_uni = torch.randint(-1, 2, (batch, 3), generator=gen)
+    head = ProjectionHead(in_dim=width, out_dim=cfg.projection_dim).to(runtime.device)
+    z = torch.randn(2 * batch, width, device=runtime.device, requires_grad=True)
+    for name, form, project in (
+        ("eq. 18 on Z", "paper", False),
+        ("SupCon on Z", "supcon", False),
+        ("SupCon on the head", "supcon", True),
+    ):
+        for _ in range(2):  # the first pass warms up
+            t0 = time.perf_counter()
+            for _ in range(repeats):
+                p = head(z) if project else z
+                contrastive_loss(p[:batch], p[batch:], pol_m, pol_uni, cfg.tau, form).backward()
+            sync(runtime)
+        ms = (time.perf_counter() - t0) / repeats * 1000
+        print(f"{name:<20} {ms:7.3f} ms per step (batch {batch}, Z width {width})")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
@@ -212,7 +240,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--limit-steps", type=int, default=None, help="time N steps, extrapolate the epoch"
     )
-    p.add_argument("--phase", default="both", choices=["both", "pretrain", "finetune", "attention"])
+    p.add_argument(
+        "--phase",
+        default="both",
+        choices=["both", "pretrain", "finetune", "attention", "contrastive"],
+        help="contrastive: the contrastive term alone (each form, with and without the head)",
+    )
     p.add_argument("--n-train", type=int, default=2722)
     p.add_argument("--n-unlabeled", type=int, default=10161)
     p.add_argument("--n-valid", type=int, default=647)
@@ -236,6 +269,8 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(bench_finetune(args, runtime, dims))
     if args.phase == "attention":
         rows.append(bench_attention(args, runtime, dims))
+    if args.phase == "contrastive":
+        return bench_contrastive(args, runtime)
     print(
         f"\n{'phase':<9} {'steps/ep':>8} {'timed':>6} {'s/step':>8} {'cpu s/st':>8} {'eval s':>7} {'s/epoch':>8} {'peak MiB':>9}"
     )
