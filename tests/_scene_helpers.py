@@ -56,7 +56,7 @@ def _card(face: int, size: int, level: int) -> tuple[np.ndarray, np.ndarray]:
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
     across = np.exp(-((xx - mx) ** 2) / (2 * (0.9 * width) ** 2))
     below = np.clip((yy - my) / (0.08 * width), 0, 1)
-    fade = np.exp(-np.maximum(0, yy - my - 1.2 * width) ** 2 / (2 * (0.8 * width) ** 2))
+    fade = np.exp(-(np.maximum(0, yy - my - 1.2 * width) ** 2) / (2 * (0.8 * width) ** 2))
     map_y = (yy - drop * across * below * fade).astype(np.float32)
     rgb = cv2.remap(rgb, xx, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     alpha = cv2.remap(alpha[..., 0], xx, map_y, cv2.INTER_LINEAR)[..., None]
@@ -99,12 +99,16 @@ def make_scene(
         video = out.add_stream("libx264", rate=FPS)
         video.width, video.height, video.pix_fmt = width, height, "yuv420p"
         video.options = {"preset": "ultrafast", "crf": "18"}
-        sound = out.add_stream("aac", rate=SAMPLE_RATE, layout="mono") if audio is not None else None
+        sound = (
+            out.add_stream("aac", rate=SAMPLE_RATE, layout="mono") if audio is not None else None
+        )
         for i in range(frames):
             img = backdrop.copy()
             for actor in actors:
                 card = int(round(actor.width / 0.375))  # the face spans 37.5% of its card
-                level = int(round(float(actor.opening[min(i, len(actor.opening) - 1)]) * (LEVELS - 1)))
+                level = int(
+                    round(float(actor.opening[min(i, len(actor.opening) - 1)]) * (LEVELS - 1))
+                )
                 rgb, alpha = _card(actor.face, card, level)
                 cx, cy = actor.centre
                 top, left = cy - card // 2, cx - card // 2
