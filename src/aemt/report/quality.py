@@ -10,6 +10,8 @@ Sources, named explicitly (`QualitySources`; the per-clip facts come from :mod:`
 - datasets imported from MMSA pickles (no manifest, no sidecars): `aligned/<split>/meta.csv` and the masks;
   the rates are then fractions of valid alignment bins.
 - always: `aligned/<split>/info.json` (feature dims, lengths, models, counts).
+- visual sidecars with a `speaker` record: faces per clip, how the speaker was chosen, synchrony scores and
+  the uncertain choices (:mod:`aemt.report.speakers`).
 
 Writes `quality.html` (tables), `quality.png` (clips per split and status, transcript lengths, durations,
 audio coverage) and `face_detection.png` (histogram of the per-clip face-detection rate and the worst clips).
@@ -37,6 +39,7 @@ from aemt.report.clip_stats import (
     status_table,
 )
 from aemt.report.html import frame_to_html, html_page, notes_html, pyplot, save_figure
+from aemt.report.speakers import speaker_section
 
 
 @dataclass(frozen=True)
@@ -218,6 +221,7 @@ def write_quality(
         f"<h2>Face detection: worst {len(worst)} clips</h2>",
         notes_html(face_note),
         frame_to_html(worst, text_columns=2),
+        *speaker_section(clips, cfg.worst),
         f"<h2>Clips with no audio ({len(no_audio)})</h2>",
         frame_to_html(no_audio, text_columns=0)
         if len(no_audio)
