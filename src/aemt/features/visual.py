@@ -19,7 +19,7 @@ the speaking face is chosen by audio-visual synchrony, or by prominence (`aemt.f
 KEPT as zeros with mask 0 (never another person's face); a clip without any face gets status
 `no_face`. The sidecar records per row `face_box` (0-1 of the full frame, null without a face) and
 `n_faces`, and per clip `picture_box`, `speaker` (method, reason, confidence, per-track synchrony,
-lag and prominence, the followed segments) and `faces` (searches, detector calls, cuts, tracks).
+lag and prominence, the followed segments) and `faces` (searches, detector calls, cuts, candidates).
 The landmarkers and the detector serve a whole shard; their tracking state is cleared between clips.
 """
 
@@ -345,7 +345,7 @@ class VisualExtractor(Extractor):
                 "searches": stats.searches,
                 "detector_calls": stats.detector_calls,
                 "cuts": stats.cuts,
-                "tracks": stats.tracks,
+                "candidates": stats.tracks,
             },
             decode={
                 "frames_decoded": report.frames_decoded,
