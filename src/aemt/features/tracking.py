@@ -2,9 +2,11 @@
 
 `FaceTracker.step(rgb, t)` takes one full-resolution RGB frame and returns an `Observation` per face
 seen: the track it belongs to, its box in frame pixels, the mouth opening and the landmarker result in
-full-frame terms. Faces are searched (`faces.TileDetector`, inside the picture box) on the first frame,
-after a shot cut, and every `detect_every` seconds (a quarter of that while no face is tracked); a
-detection that overlaps no tracked face starts a track (at most `max_faces` at once). Between searches,
+full-frame terms. Faces are searched (`faces.TileDetector`, inside the picture box) on every tile level
+down to `min_face` on the first frame of each shot (the clip's first frame, and after a shot cut), and
+on the `COARSE_LEVELS` top levels (faces of about 0.12 x 0.4 = 5% of the picture and more) every
+`detect_every` seconds within a shot (a quarter of that while no face is tracked); a detection that
+overlaps no tracked face starts a track (at most `max_faces` at once). Between searches,
 each track is followed by its own FaceLandmarker (VIDEO mode, so it tracks from the previous landmarks)
 on a square crop around the face, `CROP_SCALE` times the face size, resized to `CROP_SIZE`
 pixels: small faces are upscaled before landmarking, big ones cost no more than a small one. A
@@ -29,10 +31,11 @@ import numpy as np
 from aemt.features.faces import PictureBox, TileDetector, iou, is_cut, thumbnail
 from aemt.features.landmarker import Face
 
-CROP_SIZE = 256  # pixels of the square crop the landmarker sees
+CROP_SIZE = 192  # pixels of the square crop the landmarker sees (its landmark model's input size)
 CROP_SCALE = 2.0  # crop side / face size
 RECROP = 0.12  # move the crop when the face centre moved by this share of the crop side
 LOST_AFTER = 0.5  # seconds without landmarks before a track ends
+COARSE_LEVELS = 2  # tile levels of the searches within a shot (the first one searches all)
 VERTICAL_FOV = math.radians(63.0)  # MediaPipe's face geometry camera
 CLIP_GAP_MS = 1000  # timestamp gap between clips and around tracker resets
 # Landmark indices: inner lips (13 upper, 14 lower), outer eye corners (33, 263).
@@ -170,12 +173,14 @@ class FaceTracker:
             self._reset(slot)
         return slot
 
-    def _search(self, rgb: np.ndarray, t: float) -> None:
-        """Run the tile detector; start tracks for faces no track covers."""
+    def _search(self, rgb: np.ndarray, t: float, full: bool) -> None:
+        """Run the tile detector (all levels, or the COARSE_LEVELS top ones); start tracks for faces
+        no track covers."""
         self._last_search = t
         self.stats.searches += 1
         self.picture.update(rgb)  # borders: learnt from the frames searched
-        boxes = self.detector.detect(rgb, self.picture.box(), self.min_face)  # [K, 5]
+        levels = None if full else COARSE_LEVELS
+        boxes = self.detector.detect(rgb, self.picture.box(), self.min_face, levels)  # [K, 5]
         for box in boxes:
             if len(self.active) >= self.max_faces:
                 break
@@ -193,13 +198,14 @@ class FaceTracker:
         """Faces in one RGB frame [H, W, 3] (full resolution) at clip time t (s, increasing)."""
         self.clock_ms = max(self._start_ms + int(round(t * 1000)), self.clock_ms)
         thumb = thumbnail(rgb)
-        if is_cut(self._thumb, thumb):
+        new_shot = self._thumb is None or is_cut(self._thumb, thumb)
+        if new_shot and self._thumb is not None:
             self.stats.cuts += 1
             self._end(list(self.active))
         self._thumb = thumb
         every = self.detect_every if self.active else self.detect_every / 4
-        if self.stats.searches == 0 or t - self._last_search >= every - 1e-6:
-            self._search(rgb, t)
+        if new_shot or t - self._last_search >= every - 1e-6:
+            self._search(rgb, t, full=new_shot)
         out: list[Observation] = []
         for track in list(self.active):
             seen = self._landmark(track, rgb, t)
