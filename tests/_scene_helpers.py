@@ -19,6 +19,7 @@ import numpy as np
 from aemt.dataset.demo.audio import synth_audio
 from aemt.dataset.demo.plan import FACES, ClipPlan, DemoConfig
 from aemt.dataset.demo.video import _face_layer
+from tests._media_helpers import mux_audio
 
 SAMPLE_RATE = 16000
 FPS = 25
@@ -122,12 +123,5 @@ def make_scene(
             out.mux(packet)
         if sound is not None:
             samples = audio[None, : int(seconds * SAMPLE_RATE)].astype(np.float32)  # [1, n]
-            for start in range(0, samples.shape[1], 1024):
-                chunk = np.ascontiguousarray(samples[:, start : start + 1024])
-                frame = av.AudioFrame.from_ndarray(chunk, format="fltp", layout="mono")
-                frame.sample_rate, frame.pts = SAMPLE_RATE, start
-                for packet in sound.encode(frame):
-                    out.mux(packet)
-            for packet in sound.encode():
-                out.mux(packet)
+            mux_audio(out, sound, samples, SAMPLE_RATE, "mono")
     return path
