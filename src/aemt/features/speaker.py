@@ -21,11 +21,13 @@ envelope (RMS in dB over 40 ms windows, every 10 ms, smoothed over 50 ms).
   largest: (best - second prominence) / best; a single face: 1.
 
 Frames where the chosen face is not visible stay without a face (the caller masks them).
+`speaker_record` turns a choice into the visual sidecar's `speaker` entry.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -226,3 +228,40 @@ def _sync_confidence(
     else:
         return 0.0
     return float(np.clip(margin / FULL_MARGIN, 0.0, 1.0))
+
+
+def speaker_record(
+    choice: SpeakerChoice, ids: list[int], present: np.ndarray, boxes: np.ndarray, times: np.ndarray
+) -> dict[str, Any]:
+    """The sidecar's `speaker` entry: method, confidence, one entry per track, followed segments."""
+    tracks = []
+    for k, track in enumerate(ids):
+        idx = np.flatnonzero(present[k])
+        tracks.append(
+            {
+                "track": int(track),
+                "frames": int(idx.size),
+                "box": [round(float(v), 4) for v in boxes[k, idx].mean(axis=0)],
+                "sync": choice.sync[k] if choice.sync else None,
+                "lag_s": choice.lag[k] if choice.lag else None,
+                "prominence": round(float(choice.prominence[k]), 4) if choice.prominence else None,
+            }
+        )
+    segments = []
+    for i, k in enumerate(choice.path):
+        if k < 0:
+            continue
+        if segments and segments[-1]["track"] == ids[k] and segments[-1]["last"] == i - 1:
+            segments[-1].update(end=round(float(times[i]), 3), last=i)
+        else:
+            t = round(float(times[i]), 3)
+            segments.append({"track": int(ids[k]), "start": t, "end": t, "last": i})
+    for segment in segments:
+        del segment["last"]
+    return {
+        "method": choice.method,
+        "reason": choice.reason,
+        "confidence": round(float(choice.confidence), 4),
+        "tracks": tracks,
+        "segments": segments,
+    }

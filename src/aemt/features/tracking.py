@@ -10,8 +10,9 @@ overlaps no tracked face starts a track (at most `max_faces` at once). Between s
 each track is followed by its own FaceLandmarker (VIDEO mode, so it tracks from the previous landmarks)
 on a square crop around the face, `CROP_SCALE` times the face size, resized to `CROP_SIZE`
 pixels: small faces are upscaled before landmarking, big ones cost no more than a small one. A
-detection the landmarker finds no face in (a false detection, a face in profile) is dropped at once; a
-shot cut ends every track; a track unseen for `LOST_AFTER` seconds ends.
+detection the landmarker finds no face in (a false detection, a face in profile) is dropped at once and
+not tried again within the shot; a shot cut ends every track; a track unseen for `LOST_AFTER` seconds
+ends.
 
 Results are mapped back to the full frame: landmarks to full-frame normalised coordinates, and the
 facial transformation matrix from the crop's virtual camera (same vertical field of view, looking at
@@ -131,6 +132,9 @@ class FaceTracker:
         self.picture = PictureBox()
         self.stats = TrackerStats()
         self._thumb: np.ndarray | None = None
+        self._rejected: list[
+            np.ndarray
+        ] = []  # [4] boxes of detections without landmarks, this shot
         self._last_search = -math.inf
         self._next_id = 0
         self._start_ms = self.clock_ms + CLIP_GAP_MS
@@ -184,11 +188,9 @@ class FaceTracker:
         for box in boxes:
             if len(self.active) >= self.max_faces:
                 break
-            if (
-                self.active
-                and iou(box[None, :4], np.array([a.box for a in self.active])).max() > 0.2
-            ):
-                continue  # a face already tracked
+            known = [a.box for a in self.active] + self._rejected
+            if known and iou(box[None, :4], np.array(known)).max() > 0.2:
+                continue  # a face already tracked, or a box the landmarker found no face in
             slot = self._free_slot()
             self.active.append(Track(self._next_id, slot, box[:4].copy(), last_seen=t))
             self._next_id += 1
@@ -202,6 +204,7 @@ class FaceTracker:
         if new_shot and self._thumb is not None:
             self.stats.cuts += 1
             self._end(list(self.active))
+            self._rejected = []
         self._thumb = thumb
         every = self.detect_every if self.active else self.detect_every / 4
         if new_shot or t - self._last_search >= every - 1e-6:
@@ -211,8 +214,11 @@ class FaceTracker:
             seen = self._landmark(track, rgb, t)
             if seen is not None:
                 out.append(seen)
-            elif track.frames == 0 or t - track.last_seen > LOST_AFTER:
-                self._end([track])  # never landmarked (a false detection, a profile) or lost
+            elif track.frames == 0:  # a false detection, or a face in profile: not again this shot
+                self._rejected.append(track.box)
+                self._end([track])
+            elif t - track.last_seen > LOST_AFTER:
+                self._end([track])
         return self._dedupe(out)
 
     def _end(self, tracks: list[Track]) -> None:
@@ -252,9 +258,9 @@ class FaceTracker:
             borderMode=cv2.BORDER_CONSTANT,
         )  # [CROP_SIZE, CROP_SIZE, 3], black outside the frame  # fmt: skip
         face = self.slots[track.slot].detect(crop, self._tick())
-        self._dirty.add(track.slot)
         if face is None or face.landmarks is None:
-            return None
+            return None  # nothing to track: the landmarker needs no reset for this
+        self._dirty.add(track.slot)
         pts = face.landmarks * side + np.array([cx0, cy0, 0.0])  # [478, 3] frame pixels
         box = np.array([*pts[:, :2].min(axis=0), *pts[:, :2].max(axis=0)])
         centre = (box[:2] + box[2:]) / 2

@@ -38,7 +38,7 @@ from aemt.errors import UserError
 from aemt.features.base import Clip, Extractor, package_version, parse_options
 from aemt.features.faces import TileDetector
 from aemt.features.landmarker import Face, FaceLandmarker, import_vision
-from aemt.features.speaker import MODES, SpeakerChoice, select_speaker
+from aemt.features.speaker import MODES, select_speaker, speaker_record
 from aemt.features.tracking import FaceTracker, Observation
 from aemt.io import sha256_file
 
@@ -357,43 +357,6 @@ class VisualExtractor(Extractor):
             },
         )
         return features, sidecar
-
-
-def speaker_record(
-    choice: SpeakerChoice, ids: list[int], present: np.ndarray, boxes: np.ndarray, times: np.ndarray
-) -> dict[str, Any]:
-    """The sidecar's `speaker` entry: method, confidence, one entry per track, followed segments."""
-    tracks = []
-    for k, track in enumerate(ids):
-        idx = np.flatnonzero(present[k])
-        tracks.append(
-            {
-                "track": int(track),
-                "frames": int(idx.size),
-                "box": [round(float(v), 4) for v in boxes[k, idx].mean(axis=0)],
-                "sync": choice.sync[k] if choice.sync else None,
-                "lag_s": choice.lag[k] if choice.lag else None,
-                "prominence": round(float(choice.prominence[k]), 4) if choice.prominence else None,
-            }
-        )
-    segments = []
-    for i, k in enumerate(choice.path):
-        if k < 0:
-            continue
-        if segments and segments[-1]["track"] == ids[k] and segments[-1]["last"] == i - 1:
-            segments[-1].update(end=round(float(times[i]), 3), last=i)
-        else:
-            t = round(float(times[i]), 3)
-            segments.append({"track": int(ids[k]), "start": t, "end": t, "last": i})
-    for segment in segments:
-        del segment["last"]
-    return {
-        "method": choice.method,
-        "reason": choice.reason,
-        "confidence": round(float(choice.confidence), 4),
-        "tracks": tracks,
-        "segments": segments,
-    }
 
 
 def build(options: dict[str, Any]) -> VisualExtractor:
