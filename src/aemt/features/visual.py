@@ -218,6 +218,9 @@ class VisualExtractor(Extractor):
         if self.tracker is not None:
             return
         os.environ.setdefault("GLOG_minloglevel", "2")  # quiet MediaPipe's C++ logging
+        import cv2
+
+        cv2.setNumThreads(max(1, self.options.threads))  # crops and thumbnails: one job, one core
         try:
             detector = TileDetector(self.asset, self.options.min_confidence)
         except (RuntimeError, ValueError, KeyError, zipfile.BadZipFile) as err:
