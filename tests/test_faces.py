@@ -82,6 +82,10 @@ def test_shot_cut_is_a_big_change_of_the_thumbnail():
     assert thumbnail(a).shape == (18, 32)
     assert not is_cut(None, thumbnail(a)) and not is_cut(thumbnail(a), thumbnail(b))
     assert is_cut(thumbnail(a), thumbnail(c))
+    left, right = a.copy(), a.copy()  # a big face moving fast over a plain background
+    left[40:320, 20:300], right[40:320, 340:620] = 220, 220
+    assert np.abs(thumbnail(left) - thumbnail(right)).mean() > 30
+    assert not is_cut(thumbnail(left), thumbnail(right))  # same grey levels: the same shot
 
 
 def test_frame_matrix_maps_a_crop_pose_to_the_frame_camera():

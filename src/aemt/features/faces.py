@@ -12,7 +12,8 @@ several tiles are merged by non-maximum suppression.
 Borders: a row or column is picture when at least 2% of its pixels are brighter than a dark threshold
 in any frame searched so far; the picture box is the longest run of such lines (short dark gaps
 bridged), so black letterbox / pillarbox bars are left out, also when a subtitle is written in one.
-Shot cuts: the mean absolute difference of 32 x 18 grey thumbnails of consecutive analysed frames.
+Shot cuts: a large mean absolute difference of the 32 x 18 grey thumbnails of consecutive analysed
+frames together with a large change of their grey-level histograms.
 """
 
 from __future__ import annotations
@@ -30,7 +31,10 @@ LEVEL_RATIO = FIND / KEEP  # side of a level's tiles relative to the level above
 MIN_FACE_PX = 40  # never search for faces smaller than this (landmarks need some pixels)
 DARK = 24  # 0-255: a border pixel is darker than this in every channel
 CONTENT_SHARE = 0.02  # a line with more bright pixels than this share is picture
-CUT_THRESHOLD = 30.0  # mean absolute grey difference (0-255) of thumbnails that marks a shot cut
+CUT_THRESHOLD = (
+    30.0  # mean absolute grey difference (0-255) of thumbnails that marks a shot cut ...
+)
+CUT_HISTOGRAM = 0.4  # ... with this L1 distance (0-2) of their 16-bin grey histograms
 NMS_IOU = 0.3
 
 
@@ -115,7 +119,14 @@ def thumbnail(rgb: np.ndarray) -> np.ndarray:
 
 
 def is_cut(previous: np.ndarray | None, current: np.ndarray) -> bool:
-    return previous is not None and float(np.abs(previous - current).mean()) > CUT_THRESHOLD
+    """A shot cut between two thumbnails: the picture changed (mean absolute difference) AND its
+    grey-level histogram did (a face moving over the same background keeps the histogram)."""
+    if previous is None or float(np.abs(previous - current).mean()) <= CUT_THRESHOLD:
+        return False
+    bins = np.linspace(0, 256, 17)
+    before = np.histogram(previous, bins)[0] / previous.size
+    after = np.histogram(current, bins)[0] / current.size
+    return float(np.abs(before - after).sum()) > CUT_HISTOGRAM
 
 
 def _starts(length: int, side: int) -> list[int]:

@@ -11,8 +11,9 @@ each track is followed by its own FaceLandmarker (VIDEO mode, so it tracks from 
 on a square crop around the face, `CROP_SCALE` times the face size, resized to `CROP_SIZE`
 pixels: small faces are upscaled before landmarking, big ones cost no more than a small one. A
 detection the landmarker finds no face in (a false detection, a face in profile) is dropped at once and
-not tried again within the shot; a shot cut ends every track; a track unseen for `LOST_AFTER` seconds
-ends.
+not tried again within the shot; a known face the crop misses is looked for once more in a crop twice as
+big; a shot cut ends every track; a track unseen for `LOST_AFTER` seconds ends, and a face detected later
+in the same shot where it was lost continues it (same track id).
 
 Results are mapped back to the full frame: landmarks to full-frame normalised coordinates, and the
 facial transformation matrix from the crop's virtual camera (same vertical field of view, looking at
@@ -132,9 +133,8 @@ class FaceTracker:
         self.picture = PictureBox()
         self.stats = TrackerStats()
         self._thumb: np.ndarray | None = None
-        self._rejected: list[
-            np.ndarray
-        ] = []  # [4] boxes of detections without landmarks, this shot
+        self._rejected: list[np.ndarray] = []  # [4] boxes without landmarks (this shot)
+        self._lost: list[Track] = []  # tracks of this shot that lost their face
         self._last_search = -math.inf
         self._next_id = 0
         self._start_ms = self.clock_ms + CLIP_GAP_MS
@@ -192,8 +192,13 @@ class FaceTracker:
             if known and iou(box[None, :4], np.array(known)).max() > 0.2:
                 continue  # a face already tracked, or a box the landmarker found no face in
             slot = self._free_slot()
-            self.active.append(Track(self._next_id, slot, box[:4].copy(), last_seen=t))
-            self._next_id += 1
+            same = [g for g in self._lost if iou(box[None, :4], g.box[None]).max() > 0.3]
+            if same:  # where a lost track of this shot left its face: the same person
+                self._lost.remove(same[-1])
+                track_id = same[-1].id
+            else:
+                track_id, self._next_id = self._next_id, self._next_id + 1
+            self.active.append(Track(track_id, slot, box[:4].copy(), last_seen=t))
             self.stats.tracks += 1
 
     def step(self, rgb: np.ndarray, t: float) -> list[Observation]:
@@ -204,7 +209,7 @@ class FaceTracker:
         if new_shot and self._thumb is not None:
             self.stats.cuts += 1
             self._end(list(self.active))
-            self._rejected = []
+            self._rejected, self._lost = [], []
         self._thumb = thumb
         every = self.detect_every if self.active else self.detect_every / 4
         if new_shot or t - self._last_search >= every - 1e-6:
@@ -219,6 +224,7 @@ class FaceTracker:
                 self._end([track])
             elif t - track.last_seen > LOST_AFTER:
                 self._end([track])
+                self._lost.append(track)
         return self._dedupe(out)
 
     def _end(self, tracks: list[Track]) -> None:
@@ -237,10 +243,23 @@ class FaceTracker:
             kept.append(obs)
         return kept
 
-    def _landmark(self, track: Track, rgb: np.ndarray, t: float) -> Observation | None:
-        """Run the track's landmarker on a crop around its last box; None when no face is there."""
+    def _landmark_crop(self, track: Track, rgb: np.ndarray) -> Face | None:
+        """The track's landmarker on the crop `track.crop` of the frame (CROP_SIZE px square)."""
         import cv2
 
+        cx0, cy0, side = track.crop
+        scale = CROP_SIZE / side
+        to_crop = np.array([[scale, 0.0, -cx0 * scale], [0.0, scale, -cy0 * scale]])
+        crop = cv2.warpAffine(
+            rgb, to_crop, (CROP_SIZE, CROP_SIZE), flags=cv2.INTER_LINEAR,
+            borderMode=cv2.BORDER_CONSTANT,
+        )  # [CROP_SIZE, CROP_SIZE, 3], black outside the frame  # fmt: skip
+        face = self.slots[track.slot].detect(crop, self._tick())
+        return None if face is None or face.landmarks is None else face
+
+    def _landmark(self, track: Track, rgb: np.ndarray, t: float) -> Observation | None:
+        """Run the track's landmarker on a crop around its last box (and, when that finds nothing
+        for a known face, on one twice as big); None when no face is there."""
         height, width = rgb.shape[:2]
         x0, y0, x1, y1 = track.box
         size = max(x1 - x0, y1 - y0)
@@ -250,16 +269,14 @@ class FaceTracker:
         if moved or abs(CROP_SCALE * size / side - 1.0) > 0.2:
             side = CROP_SCALE * size
             track.crop = (cx - side / 2, cy - side / 2, side)
-        cx0, cy0, side = track.crop
-        scale = CROP_SIZE / side
-        to_crop = np.array([[scale, 0.0, -cx0 * scale], [0.0, scale, -cy0 * scale]])
-        crop = cv2.warpAffine(
-            rgb, to_crop, (CROP_SIZE, CROP_SIZE), flags=cv2.INTER_LINEAR,
-            borderMode=cv2.BORDER_CONSTANT,
-        )  # [CROP_SIZE, CROP_SIZE, 3], black outside the frame  # fmt: skip
-        face = self.slots[track.slot].detect(crop, self._tick())
-        if face is None or face.landmarks is None:
+        face = self._landmark_crop(track, rgb)
+        if face is None and track.frames:  # the face moved far, or turned: look wider, once
+            cx0, cy0, side = track.crop
+            track.crop = (cx0 - side / 2, cy0 - side / 2, 2 * side)
+            face = self._landmark_crop(track, rgb)
+        if face is None:
             return None  # nothing to track: the landmarker needs no reset for this
+        cx0, cy0, side = track.crop
         self._dirty.add(track.slot)
         pts = face.landmarks * side + np.array([cx0, cy0, 0.0])  # [478, 3] frame pixels
         box = np.array([*pts[:, :2].min(axis=0), *pts[:, :2].max(axis=0)])
