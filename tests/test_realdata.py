@@ -121,6 +121,11 @@ def test_speaker_is_the_face_in_the_burnt_in_green_box(visual, shared_data):
         assert xs.min() <= cx <= xs.max() and ys.min() <= cy <= ys.max()
         checked += 1
     assert checked >= 40
+    # After the last shot cut (about 4.5 s) only the listener is in the picture: masked, not followed.
+    late = [
+        box for t, box in zip(sidecar["timestamps"], sidecar["face_box"], strict=True) if t > 4.6
+    ]
+    assert late and all(box is None for box in late)
 
 
 def test_text_on_real_transcripts(manifest, tmp_path):
