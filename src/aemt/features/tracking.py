@@ -16,9 +16,11 @@ big; a shot cut ends every track; a track unseen for `LOST_AFTER` seconds ends, 
 in the same shot where it was lost continues it (same track id).
 
 Results are mapped back to the full frame: landmarks to full-frame normalised coordinates, and the
-facial transformation matrix from the crop's virtual camera (same vertical field of view, looking at
-the crop centre) to the frame's camera: rotation and translation turned by the view direction of the
-crop centre, depth scaled by frame height / crop side (`frame_matrix`).
+facial transformation matrix from the crop's virtual camera (same vertical field of view) to the frame's
+camera (`frame_matrix`): the translation is turned onto the view ray of the crop centre and its depth
+scaled by frame height / crop side; the rotation is kept as estimated on the crop, which is what
+MediaPipe estimates on the whole frame (mean absolute pitch / yaw / roll difference 0.01-0.11 rad on
+three real clips; turning it by the view ray too gave 0.01-0.23 rad).
 """
 
 from __future__ import annotations
@@ -104,8 +106,7 @@ def frame_matrix(
     out = np.array(matrix, dtype=np.float64)
     translation = out[:3, 3].copy()
     translation[2] *= height / side  # depth: the crop camera's focal length is side/height of ours
-    out[:3, :3] = turn @ out[:3, :3]
-    out[:3, 3] = turn @ translation
+    out[:3, 3] = turn @ translation  # the rotation stays as estimated (see the module docstring)
     return out
 
 
