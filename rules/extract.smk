@@ -75,6 +75,10 @@ rule extract_visual:
         features=",".join(config["visual"]["features"]),
         model_asset=config["visual"]["model_asset"],
         min_confidence=config["visual"]["min_confidence"],
+        max_faces=config["visual"]["max_faces"],
+        speaker=config["visual"]["speaker"],
+        min_face=config["visual"]["min_face"],
+        detect_every=config["visual"]["detect_every"],
     threads: 1
     resources:
         mem_mb=3000,
@@ -87,4 +91,6 @@ rule extract_visual:
         " --fps {params.fps} --frames-per-bin {params.frames_per_bin}"
         " --align-length {params.align_length} --max-side {params.max_side}"
         " --features {params.features} --model-asset {params.model_asset}"
-        " --min-confidence {params.min_confidence} > {log} 2>&1"
+        " --min-confidence {params.min_confidence} --max-faces {params.max_faces}"
+        " --speaker {params.speaker} --min-face {params.min_face}"
+        " --detect-every {params.detect_every} > {log} 2>&1"

@@ -97,15 +97,20 @@ def make_clip(
                 samples = np.zeros_like(samples)
             if stereo:  # right channel silent: the mono downmix is the left channel, scaled
                 samples = np.concatenate([samples, np.zeros_like(samples)])  # [2, n]
-            for start in range(0, samples.shape[1], 1024):
-                chunk = np.ascontiguousarray(samples[:, start : start + 1024])  # [C, 1024]
-                frame = av.AudioFrame.from_ndarray(chunk, format="fltp", layout=layout)
-                frame.sample_rate, frame.pts = sample_rate, start
-                for packet in sound.encode(frame):
-                    out.mux(packet)
-            for packet in sound.encode():
-                out.mux(packet)
+            mux_audio(out, sound, samples, sample_rate, layout)
     return path
+
+
+def mux_audio(out, sound, samples: np.ndarray, sample_rate: int, layout: str) -> None:
+    """Encode planar float samples [C, n] into the audio stream `sound` of container `out`."""
+    for start in range(0, samples.shape[1], 1024):
+        chunk = np.ascontiguousarray(samples[:, start : start + 1024])  # [C, 1024]
+        frame = av.AudioFrame.from_ndarray(chunk, format="fltp", layout=layout)
+        frame.sample_rate, frame.pts = sample_rate, start
+        for packet in sound.encode(frame):
+            out.mux(packet)
+    for packet in sound.encode():
+        out.mux(packet)
 
 
 def truncate(src: str | Path, dst: str | Path, fraction: float = 0.5) -> Path:

@@ -104,6 +104,20 @@ def write_runs(ds: Path, scale: str = "sims") -> None:
         )
 
 
+TRACK = {"track": 0, "frames": 20, "box": [0.4, 0.3, 0.6, 0.6], "lag_s": 0.0, "prominence": 0.1}
+SPEAKERS = (  # clip i gets SPEAKERS[i % 3]: no face, one face, two faces with an unsure choice
+    {"method": "none", "reason": "", "confidence": 0.0, "tracks": [], "segments": []},
+    {"method": "single", "reason": "", "confidence": 1.0, "tracks": [{**TRACK, "sync": None}]},
+    {
+        "method": "sync",
+        "reason": "",
+        "confidence": 0.21,
+        "tracks": [{**TRACK, "sync": 0.41}, {**TRACK, "track": 1, "sync": 0.35}],
+        "segments": [{"track": 0, "start": 0.1, "end": 1.9}],
+    },
+)
+
+
 def write_dataset(ds: Path) -> None:
     """manifest.csv, feature sidecars (text / audio / visual) and aligned/train/info.json."""
     rows = []
@@ -142,7 +156,9 @@ def write_dataset(ds: Path) -> None:
                 "tool": "mediapipe",
                 "model": "face_landmarker.task",
                 "model_hash": "f" * 64,
-                "config": {"fps": 25.0, "max_side": 480},
+                "config": {"fps": 25.0, "max_side": 1920},
+                "n_faces": [min(i % 3, 2)] * n_frames,
+                "speaker": SPEAKERS[i % 3],
             },
         )
         audio_ok = status != "no_audio"

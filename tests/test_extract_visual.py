@@ -125,7 +125,8 @@ def test_blendshapes_pose_shape_mask_and_sidecar(clips):
     assert sidecar["tool"] == "mediapipe" and sidecar["model"] == "face_landmarker.task"
     assert sidecar["model_hash"] == sha256_file(resolve_model_asset("auto"))
     assert sidecar["face_ratio"] == 1.0 and sidecar["decode"]["truncated"] is False
-    assert extractor._detect(np.zeros((64, 64, 3), np.uint8)) is None  # no face
+    blank = np.zeros((240, 320, 3), np.uint8)
+    assert extractor.tracker.detector.detect(blank, (0, 0, 320, 240), 40).shape == (0, 5)
     extractor.close()
 
 
@@ -135,23 +136,25 @@ def test_fast_c_path_matches_mediapipe_result_objects(clips):
     fast, portable = make_extractor("visual", groups), make_extractor("visual", groups)
     fast.load()
     portable.load()
-    if fast._landmarker._c is None:
-        pytest.skip("this MediaPipe has no ctypes C API (the portable path is the only one)")
-    portable._landmarker._c = None  # force the public API + object conversion
-    a, _ = fast.extract(as_clip(clips["half"]))
-    b, _ = portable.extract(as_clip(clips["half"]))
-    np.testing.assert_array_equal(a, b)
-    assert a.any()
-    # Category order of MediaPipe's output matches the names we write.
-    import mediapipe as mp
+    try:
+        if fast.tracker.slots[0]._c is None:
+            pytest.skip("this MediaPipe has no ctypes C API (the portable path is the only one)")
+        portable.tracker.slots[0]._c = None  # force the public API + object conversion
+        a, _ = fast.extract(as_clip(clips["half"]))
+        b, _ = portable.extract(as_clip(clips["half"]))
+        np.testing.assert_array_equal(a, b)
+        assert a.any()
+        # Category order of MediaPipe's output matches the names we write.
+        import mediapipe as mp
 
-    rgb = next(img for _, img in sample_frames(clips["face"], [0.5], 480))
-    image = mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(rgb))
-    result = portable._landmarker._task.detect_for_video(image, 10**7)
-    assert [c.category_name for c in result.face_blendshapes[0]] == BLENDSHAPES
-    assert [c.index for c in result.face_blendshapes[0]] == list(range(52))
-    fast.close()
-    portable.close()
+        rgb = next(img for _, img in sample_frames(clips["face"], [0.5], 480))
+        image = mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(rgb))
+        result = portable.tracker.slots[0]._task.detect_for_video(image, 10**9)
+        assert [c.category_name for c in result.face_blendshapes[0]] == BLENDSHAPES
+        assert [c.index for c in result.face_blendshapes[0]] == list(range(52))
+    finally:
+        fast.close()
+        portable.close()
 
 
 def test_head_pose_matches_scipy_euler_angles():

@@ -166,6 +166,9 @@ def test_quality_page(ds: Path):
     worst = page.index("Face detection: worst")
     assert page.index("v02/0001", worst) < page.index("v02/0002", worst)  # 0 % before 25 %
     assert "1 clip(s) with no face at all" in page and "2 below 50 %" in page
+    speaker = page.index("Faces and speaker")
+    assert "Uncertain speaker choice (3)" in page  # the clips with two faces, confidence 0.21
+    assert "0.41 / 0.35" in page[speaker:] and "v01/0003" in page[speaker:]
     assert _png_size(out.overview_png) == (1320, 935)
     assert _png_size(out.face_png) == (1430, 550)
 

@@ -69,7 +69,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "0.5 = one frame per two bins, the others masked)",
     )
     visual.add_argument("--align-length", type=int, default=50, help="alignment bins per clip")
-    visual.add_argument("--max-side", type=int, default=480, help="downscale frames to this side")
+    visual.add_argument(
+        "--max-side",
+        type=int,
+        default=1920,
+        help="downscale frames to this longest side before face search (0 = full resolution)",
+    )
     visual.add_argument(
         "--features",
         default="blendshapes,pose",
@@ -85,6 +90,28 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=float,
         default=0.5,
         help="face detection/presence/tracking threshold",
+    )
+    visual.add_argument(
+        "--max-faces", type=int, default=4, help="faces tracked at once (speaker candidates)"
+    )
+    visual.add_argument(
+        "--speaker",
+        default="sync",
+        choices=["sync", "largest"],
+        help="sync: the face whose mouth follows the speech (fallback: largest); largest: the "
+        "largest, most central, most persistent face",
+    )
+    visual.add_argument(
+        "--min-face",
+        type=float,
+        default=0.05,
+        help="smallest face searched, as a share of the frame height (0.05: 54 px in 1080p)",
+    )
+    visual.add_argument(
+        "--detect-every",
+        type=float,
+        default=2.0,
+        help="seconds between searches for new faces (also after every shot cut)",
     )
     for sub in (text, audio, visual):
         sub.set_defaults(handler=run)
@@ -115,6 +142,10 @@ def options_from_args(args: argparse.Namespace) -> dict:
         "features": [f.strip() for f in args.features.split(",") if f.strip()],
         "model_asset": args.model_asset,
         "min_confidence": args.min_confidence,
+        "max_faces": args.max_faces,
+        "speaker": args.speaker,
+        "min_face": args.min_face,
+        "detect_every": args.detect_every,
         "threads": args.threads,
     }
 

@@ -1,4 +1,4 @@
-"""Visual features: MediaPipe Tasks FaceLandmarker (VIDEO mode) on frames sampled at a fixed rate.
+"""Visual features of the speaking face: MediaPipe Tasks FaceLandmarker on frames sampled at a fixed rate.
 
 Per sampled frame (default 58 dims): the 52 blendshape scores, then head pose (pitch, yaw, roll in
 radians: extrinsic x-y-z Euler angles of the rotation part of the facial transformation matrix,
@@ -9,15 +9,25 @@ plane, flattened x0, y0, z0, x1, ... (1434 dims).
 
 Frames: the effective rate is `min(fps, frames_per_bin * align_length / duration)` (frames_per_bin 0:
 no cap), sampled at the centres of equal sub-intervals of [0, duration], decoded once, turned upright
-when the stream carries a display rotation (phone clips) and downscaled to `max_side` before detection. A frame without a face is KEPT as zeros with mask 0; a clip without any
-face gets status `no_face`. One landmarker serves a whole shard: its timestamps keep increasing across
-clips, and a blank frame between clips clears the tracker so one clip's face never carries over.
+when the stream carries a display rotation (phone clips) and downscaled to `max_side` (default 1920, so
+a 1080p frame keeps its pixels for small faces).
+
+Faces: black borders are cropped, every face down to `min_face` x the frame height is found on tiles
+and followed by its own landmarker on an upscaled crop (`aemt.features.tracking`, up to `max_faces`);
+the speaking face is chosen by audio-visual synchrony, or by prominence (`aemt.features.speaker`,
+`speaker: sync | largest`). The clip's rows are the chosen face's; a frame where it is not visible is
+KEPT as zeros with mask 0 (never another person's face); a clip without any face gets status
+`no_face`. The sidecar records per row `face_box` (0-1 of the full frame, null without a face) and
+`n_faces`, and per clip `picture_box`, `speaker` (method, reason, confidence, per-track synchrony,
+lag and prominence, the followed segments) and `faces` (searches, detector calls, cuts, candidates).
+The landmarkers and the detector serve a whole shard; their tracking state is cleared between clips.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import os
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,7 +36,10 @@ import numpy as np
 
 from aemt.errors import UserError
 from aemt.features.base import Clip, Extractor, package_version, parse_options
+from aemt.features.faces import TileDetector
 from aemt.features.landmarker import Face, FaceLandmarker, import_vision
+from aemt.features.speaker import MODES, select_speaker, speaker_record
+from aemt.features.tracking import FaceTracker, Observation
 from aemt.io import sha256_file
 
 MODEL_URL = (
@@ -46,7 +59,6 @@ BLENDSHAPES = (
 ).split()
 POSE = ("pitch", "yaw", "roll", "tx", "ty", "tz")
 N_LANDMARKS = 478
-CLIP_GAP_MS = 1000  # timestamp gap between clips in the shared landmarker
 
 
 @dataclass
@@ -54,10 +66,14 @@ class VisualOptions:
     fps: float = 25.0
     frames_per_bin: float = 1.0  # 0 = no cap; 0.5 = one analysed frame per two bins
     align_length: int = 50
-    max_side: int = 480
+    max_side: int = 1920  # 0 = full resolution
     features: list[str] = field(default_factory=lambda: ["blendshapes", "pose"])
     model_asset: str = "auto"
     min_confidence: float = 0.5
+    max_faces: int = 4
+    speaker: str = "sync"  # sync | largest
+    min_face: float = 0.05  # smallest face searched, as a share of the frame height
+    detect_every: float = 2.0  # seconds between face searches (also on shot cuts)
     threads: int = 1  # video decoder threads (MediaPipe manages its own)
     landmarker_per_clip: bool = False  # True: a fresh landmarker per clip (slower; same output)
 
@@ -139,10 +155,19 @@ class VisualExtractor(Extractor):
     def __init__(self, options: VisualOptions):
         self.options = options
         self.groups = parse_features(options.features)
-        if options.fps <= 0 or options.max_side < 16 or options.align_length < 1:
-            raise UserError("visual: fps must be > 0, max_side >= 16 and align_length >= 1")
+        if options.fps <= 0 or options.align_length < 1:
+            raise UserError("visual: fps must be > 0 and align_length >= 1")
+        if options.max_side != 0 and options.max_side < 16:
+            raise UserError("visual.max_side must be 0 (full resolution) or >= 16")
         if options.frames_per_bin < 0:
             raise UserError("visual.frames_per_bin must be >= 0 (0 = no cap)")
+        if options.speaker not in MODES:
+            raise UserError(f"visual.speaker {options.speaker!r}: choose one of {list(MODES)}")
+        if options.max_faces < 1 or not 0 < options.min_face < 1 or options.detect_every <= 0:
+            raise UserError(
+                "visual: max_faces must be >= 1, min_face in (0, 1) (a share of the frame "
+                "height) and detect_every > 0 seconds"
+            )
         self.tool, self.tool_version = "mediapipe", package_version("mediapipe")
         self.asset = resolve_model_asset(options.model_asset)
         self.model = "face_landmarker.task" if options.model_asset == "auto" else str(self.asset)
@@ -155,15 +180,15 @@ class VisualExtractor(Extractor):
             "max_side": int(options.max_side),
             "features": self.groups,
             "min_confidence": float(options.min_confidence),
-            "num_faces": 1,
+            "max_faces": int(options.max_faces),
+            "speaker": options.speaker,
+            "min_face": float(options.min_face),
+            "detect_every": float(options.detect_every),
         }
-        self._landmarker: Any = None
-        self._clock_ms = 0  # last timestamp given to the landmarker
+        self.tracker: FaceTracker | None = None
 
-    def load(self) -> None:
-        if self._landmarker is not None:
-            return
-        os.environ.setdefault("GLOG_minloglevel", "2")  # quiet MediaPipe's C++ logging
+    def _landmarker(self) -> FaceLandmarker:
+        """One FaceLandmarker (VIDEO mode, one face): a tracker slot follows one face with it."""
         vision = import_vision()  # first: keeps matplotlib out of the process
         from mediapipe.tasks.python.core.base_options import BaseOptions
 
@@ -175,37 +200,43 @@ class VisualExtractor(Extractor):
             min_face_detection_confidence=conf,
             min_face_presence_confidence=conf,
             min_tracking_confidence=conf,
-            output_face_blendshapes=True,
-            output_facial_transformation_matrixes=True,
+            output_face_blendshapes="blendshapes" in self.groups,
+            output_facial_transformation_matrixes="pose" in self.groups,
         )
         try:
-            self._landmarker = FaceLandmarker(
-                opts,
-                blendshapes="blendshapes" in self.groups,
-                matrix="pose" in self.groups,
-                landmarks="landmarks" in self.groups,
-            )
+            return FaceLandmarker(
+                opts, blendshapes="blendshapes" in self.groups, matrix="pose" in self.groups,
+                landmarks=True,
+            )  # fmt: skip
         except (RuntimeError, ValueError) as err:
             raise UserError(
                 f"{self.asset}: MediaPipe cannot load this FaceLandmarker model ({err}); "
                 f"download a fresh copy from {MODEL_URL}"
             ) from err
-        self._clock_ms = 0
+
+    def load(self) -> None:
+        if self.tracker is not None:
+            return
+        os.environ.setdefault("GLOG_minloglevel", "2")  # quiet MediaPipe's C++ logging
+        import cv2
+
+        cv2.setNumThreads(max(1, self.options.threads))  # crops and thumbnails: one job, one core
+        try:
+            detector = TileDetector(self.asset, self.options.min_confidence)
+        except (RuntimeError, ValueError, KeyError, zipfile.BadZipFile) as err:
+            raise UserError(
+                f"{self.asset}: no usable face_detector.tflite inside this FaceLandmarker bundle "
+                f"({err}); download a fresh copy from {MODEL_URL}"
+            ) from err
+        o = self.options
+        self.tracker = FaceTracker(self._landmarker, detector, o.max_faces, 0.0, o.detect_every)
+        self.tracker.slots.append(self._landmarker())  # model errors surface here, not mid-clip
 
     def close(self) -> None:
-        if self._landmarker is not None:
-            self._landmarker.close()
-            self._landmarker = None
-
-    def _detect(self, rgb: np.ndarray) -> Face | None:
-        """The first face in an RGB frame at the landmarker's current clock, or None."""
-        return self._landmarker.detect(rgb, self._clock_ms)
-
-    def _reset_tracking(self, shape: tuple[int, ...]) -> None:
-        """Show the landmarker a blank frame so that the next clip starts with a fresh detection."""
-        self._clock_ms += CLIP_GAP_MS
-        self._detect(np.zeros(shape, dtype=np.uint8))
-        self._clock_ms += CLIP_GAP_MS
+        if self.tracker is not None:
+            self.tracker.close()
+            self.tracker.detector.close()
+            self.tracker = None
 
     def sample_rate(self, duration: float) -> float:
         rate = float(self.options.fps)
@@ -213,10 +244,8 @@ class VisualExtractor(Extractor):
             rate = min(rate, self.options.frames_per_bin * self.options.align_length / duration)
         return rate
 
-    def _row(self, face: Face | None, width: int, height: int) -> np.ndarray | None:
-        """[D] features of the first face, or None when no face was found."""
-        if face is None:
-            return None
+    def _row(self, face: Face, width: int, height: int) -> np.ndarray:
+        """[D] features of one face (landmarks in full-frame normalised coordinates)."""
         parts: list[np.ndarray] = []
         if "blendshapes" in self.groups:
             scores = np.zeros(len(BLENDSHAPES), dtype=np.float32)  # [52]
@@ -229,47 +258,77 @@ class VisualExtractor(Extractor):
             parts.append(normalise_landmarks(face.landmarks, width, height))  # [478, 3] in
         return np.concatenate(parts)
 
-    def extract(self, clip: Clip) -> tuple[np.ndarray, dict[str, Any]]:
-        from aemt.features.media import (
-            DecodeReport,
-            MediaError,
-            sample_frames,
-            sample_times,
-            video_info,
-        )
+    def _track_frames(self, clip: Clip, times: np.ndarray, report: Any) -> tuple[list, Any]:
+        """Observations per sampled time ([n] lists) and the decoded frame shape."""
+        from aemt.features.media import sample_frames
 
         if self.options.landmarker_per_clip:
             self.close()
         self.load()
-        duration = clip.duration if clip.duration > 0 else video_info(clip.video).duration
-        if duration <= 0:
-            raise MediaError(f"{clip.video}: duration is 0; cannot place frames")
-        times = sample_times(duration, self.sample_rate(duration))  # [n] seconds
-        features = np.zeros((len(times), len(self.feature_names)), dtype=np.float32)  # [n, D]
-        mask = np.zeros(len(times), dtype=np.int8)  # [n]
-        report = DecodeReport()
-        start_ms = self._clock_ms
+        tracker = self.tracker
+        tracker.min_face = 0.0
+        tracker.start_clip()
+        seen: list[list[Observation]] = []
         shape: tuple[int, ...] | None = None
-        last: tuple[np.ndarray | None, np.ndarray | None] = (None, None)  # (image, its row)
-        analysed = 0
+        last: tuple[np.ndarray | None, list[Observation]] = (None, [])
         frames = sample_frames(
             clip.video, times, self.options.max_side, report, threads=self.options.threads
         )
         try:
-            for i, (t, rgb) in enumerate(frames):
+            for t, rgb in frames:
                 if rgb is not last[0]:  # a new decoded frame (a repeated one reuses its result)
-                    self._clock_ms = max(start_ms + int(round(t * 1000)), self._clock_ms + 1)
-                    last = (rgb, self._row(self._detect(rgb), rgb.shape[1], rgb.shape[0]))
-                    analysed += 1
+                    if shape is None:
+                        tracker.min_face = self.options.min_face * rgb.shape[0]
+                    last = (rgb, tracker.step(rgb, t))
                 shape = rgb.shape
-                if last[1] is not None:
-                    features[i], mask[i] = last[1], 1
+                seen.append(last[1])
         finally:  # also after an error, so that the next clip starts untracked
-            if shape is not None and not self.options.landmarker_per_clip:
-                self._reset_tracking(shape)
+            tracker.end_clip()
+        return seen, shape
+
+    def extract(self, clip: Clip) -> tuple[np.ndarray, dict[str, Any]]:
+        from aemt.features.media import (
+            DecodeReport,
+            MediaError,
+            decode_audio,
+            sample_times,
+            video_info,
+        )
+
+        duration = clip.duration if clip.duration > 0 else video_info(clip.video).duration
+        if duration <= 0:
+            raise MediaError(f"{clip.video}: duration is 0; cannot place frames")
+        times = sample_times(duration, self.sample_rate(duration))  # [n] seconds
+        report = DecodeReport()
+        seen, shape = self._track_frames(clip, times, report)
         if report.frames_yielded == 0:
             detail = report.error or "no frame decoded"
             raise MediaError(f"{clip.video}: no decodable video frame ({detail})")
+        height, width = shape[:2]
+        n = len(seen)  # samples decoded (fewer than times when the video ends early)
+        ids = sorted({o.track for obs in seen for o in obs})
+        index = {track: k for k, track in enumerate(ids)}
+        present = np.zeros((len(ids), n), dtype=bool)  # [K, n]
+        mouth = np.zeros((len(ids), n))  # [K, n]
+        boxes = np.zeros((len(ids), n, 4))  # [K, n, 4] in 0-1 of the frame
+        for i, obs in enumerate(seen):
+            for o in obs:
+                k = index[o.track]
+                present[k, i], mouth[k, i] = True, o.mouth
+                boxes[k, i] = o.box / np.array([width, height, width, height])
+        audio = None
+        if len(ids) > 1 and self.options.speaker == "sync":
+            audio = decode_audio(clip.video, 16000)  # None: no audio stream
+        choice = select_speaker(times[:n], present, mouth, boxes, audio, self.options.speaker)
+        features = np.zeros((len(times), len(self.feature_names)), dtype=np.float32)  # [n', D]
+        mask = np.zeros(len(times), dtype=np.int8)  # [n']
+        face_box: list[list[float] | None] = [None] * len(times)
+        for i, k in enumerate(choice.path):
+            if k >= 0:
+                face = next(o for o in seen[i] if o.track == ids[k]).face
+                features[i], mask[i] = self._row(face, width, height), 1
+                face_box[i] = [round(float(v), 4) for v in np.clip(boxes[k, i], 0, 1)]
+        stats = self.tracker.stats
         sidecar = self.sidecar(
             clip,
             features,
@@ -280,11 +339,21 @@ class VisualExtractor(Extractor):
             frame_rate=len(times) / duration,
             duration=duration,
             face_ratio=round(float(mask.mean()), 4),
-            frame_size=None if shape is None else [int(shape[1]), int(shape[0])],
+            frame_size=[int(width), int(height)],
+            face_box=face_box,
+            n_faces=[len(obs) for obs in seen] + [0] * (len(times) - n),
+            picture_box=[round(v, 4) for v in stats.picture],
+            speaker=speaker_record(choice, ids, present, boxes, times[:n]),
+            faces={
+                "searches": stats.searches,
+                "detector_calls": stats.detector_calls,
+                "cuts": stats.cuts,
+                "candidates": stats.tracks,
+            },
             decode={
                 "frames_decoded": report.frames_decoded,
                 "frames_used": report.frames_yielded,
-                "frames_analysed": analysed,
+                "frames_analysed": len({id(obs) for obs in seen}),
                 "last_frame_time": report.last_frame_time,
                 "truncated": report.truncated,
                 "error": report.error,

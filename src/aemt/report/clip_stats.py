@@ -20,6 +20,7 @@ from aemt.constants import ALL_SPLITS, EXCLUDED, FEATURE_DIR, MODALITIES, OK
 from aemt.dataset.clips import manifest_frame, read_manifest
 from aemt.errors import UserError
 from aemt.io import load_json
+from aemt.report.speakers import speaker_fields
 
 
 def split_order(aligned: Sequence[Path]) -> list[Path]:
@@ -84,6 +85,7 @@ def clips_from_features(
             if modality == "vision":
                 row["face_rate"] = float(mask.mean()) if mask.size else 0.0
                 row["frames"] = int(mask.size)
+                row.update(speaker_fields(side))
             elif modality == "audio":
                 row["audio_rate"] = float(mask.mean()) if mask.size else 0.0
             else:

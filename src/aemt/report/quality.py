@@ -12,6 +12,8 @@ Sources, named explicitly (`QualitySources`; the per-clip facts come from :mod:`
 - always: `aligned/<split>/info.json` (feature dims, lengths, models, counts).
 - raw-video datasets: `transcripts.csv` of the asr stage (transcript source, match rate): how many
   transcripts came from speech and how well label transcripts matched the recognised words.
+- visual sidecars with a `speaker` record: faces per clip, how the speaker was chosen, synchrony scores and
+  the uncertain choices (:mod:`aemt.report.speakers`).
 
 Writes `quality.html` (tables), `quality.png` (clips per split and status, transcript lengths, durations,
 audio coverage) and `face_detection.png` (histogram of the per-clip face-detection rate and the worst clips).
@@ -40,6 +42,7 @@ from aemt.report.clip_stats import (
     status_table,
 )
 from aemt.report.html import frame_to_html, html_page, notes_html, pyplot, save_figure
+from aemt.report.speakers import speaker_section
 
 
 @dataclass(frozen=True)
@@ -224,6 +227,7 @@ def write_quality(
         f"<h2>Face detection: worst {len(worst)} clips</h2>",
         notes_html(face_note),
         frame_to_html(worst, text_columns=2),
+        *speaker_section(clips, cfg.worst),
         f"<h2>Clips with no audio ({len(no_audio)})</h2>",
         frame_to_html(no_audio, text_columns=0)
         if len(no_audio)
