@@ -184,21 +184,16 @@ def finetuned_predictions(wildcards):
     return finetuned_all(wildcards.dataset, "predictions.csv")
 
 
+def exists(path):
+    return Path(path).exists()
+
+
 def pretrain_curve_histories(wildcards):
-    exists = lambda path: Path(path).exists()
-    seeds = design.report_pretrain_seeds(config, wildcards.dataset, wildcards.pretrain, exists)
-    return [design.pretrain_path(wildcards.dataset, wildcards.pretrain, s, "history.csv") for s in seeds]
+    return design.pretrain_histories(config, wildcards.dataset, exists, wildcards.pretrain)
 
 
 def pretraining_histories(wildcards):
-    exists = lambda path: Path(path).exists()
-    shown = design.report_variants(config, design.report_sweeps(wildcards.dataset, exists))
-    runs = design.pretrain_runs(config, shown)
-    return [
-        design.pretrain_path(wildcards.dataset, p, s, "history.csv")
-        for p, seeds in runs.items()
-        for s in seeds
-    ]
+    return design.pretrain_histories(config, wildcards.dataset, exists)
 
 
 def curve_runs(wildcards, file):
@@ -215,9 +210,7 @@ def curve_metrics(wildcards):
 
 
 def quality_aligned(wildcards):
-    splits = design.aligned_splits(config, wildcards.dataset)
-    names = [f for f in ALIGNED_FILES if f.endswith("_mask.npy") or f.endswith((".csv", ".json"))]
-    return [f"results/{wildcards.dataset}/aligned/{s}/{name}" for s in splits for name in names]
+    return design.quality_aligned(config, wildcards.dataset)
 
 
 def quality_manifest(wildcards):
@@ -258,4 +251,4 @@ def robustness_mask_seeds(wildcards):
 
 
 def report_files(dataset):
-    return design.report_files(config, dataset, lambda path: Path(path).exists())
+    return design.report_files(config, dataset, exists)

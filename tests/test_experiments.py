@@ -148,6 +148,15 @@ def test_report_files_follow_the_built_sweeps():
     # sens_l2_1.5 is the aemt configuration again but a run of its own (sensitivity seeds)
     assert "results/tiny/report/curves/finetune_sens_l2_1.5.png" in built
     assert design.alternatives([]) == "(?!)" and design.alternatives(["a.b"]) == r"a\.b"
+    histories = design.pretrain_histories(cfg, "tiny", lambda path: False)
+    assert "results/tiny/pretrain/lstm/1112/history.csv" in histories
+    assert design.pretrain_histories(cfg, "tiny", lambda path: False, "lstm") == [
+        "results/tiny/pretrain/lstm/1111/history.csv",
+        "results/tiny/pretrain/lstm/1112/history.csv",
+    ]
+    aligned = design.quality_aligned(cfg, "tiny")
+    assert "results/tiny/aligned/unlabeled/vision_mask.npy" in aligned
+    assert not [f for f in aligned if f.endswith(("text.npy", "audio.npy", "vision.npy"))]
 
 
 def test_asr_settings_per_dataset():

@@ -325,10 +325,24 @@ def report_variants(config: dict, sweeps: Iterable[str]) -> list[str]:
     return main + list(dict.fromkeys(extra))
 
 
-def report_pretrain_seeds(config: dict, name: str, pretrain: str, exists) -> list[int]:
-    """Seeds of one pretraining configuration whose curves the report draws (those the shown runs use)."""
-    shown = report_variants(config, report_sweeps(name, exists))
-    return pretrain_runs(config, shown)[pretrain]
+def pretrain_histories(
+    config: dict, name: str, exists: Callable[[str], bool], pretrain: str | None = None
+) -> list[str]:
+    """history.csv of the pretraining runs the report shows (those its fine-tuning runs start from), of
+    one configuration or of all."""
+    runs = pretrain_runs(config, report_variants(config, report_sweeps(name, exists)))
+    return [
+        pretrain_path(name, p, s, "history.csv")
+        for p, seeds in runs.items()
+        if pretrain in (None, p)
+        for s in seeds
+    ]
+
+
+def quality_aligned(config: dict, name: str) -> list[str]:
+    """The aligned files the data-quality page reads: meta.csv, info.json and the masks of each split."""
+    wanted = [f for f in ALIGNED_FILES if f.endswith(("_mask.npy", ".csv", ".json"))]
+    return [f"results/{name}/aligned/{s}/{f}" for s in aligned_splits(config, name) for f in wanted]
 
 
 def report_files(config: dict, name: str, exists: Callable[[str], bool]) -> list[str]:
