@@ -336,15 +336,7 @@ def test_snakemake_report_html(tiny_run: Path, tmp_path: Path):
     }
     expected |= {
         f"curves/finetune_{v}.png"
-        for v in (
-            "aemt",
-            "aemt_eq18",
-            "aemt_wo_cl",
-            "aemt_wo_tr",
-            "aemt_nopre",
-            "mult",
-            "sens_l2_0",
-        )
+        for v in ("aemt", "aemt_eq18", "aemt_wo_tr", "mult", "aemt_md", "sens_l2_0", "sens_l1_0")
     }
     assert expected <= set(by_name)
     categories = _embedded(html, "categories")
@@ -364,7 +356,7 @@ def test_snakemake_report_html(tiny_run: Path, tmp_path: Path):
     summary = pd.read_csv(tiny_run / "results/tiny/summary.csv")
     aemt = summary[(summary["variant"] == "aemt") & (summary["row"] == "mean")].iloc[0]
     assert fmt100(float(aemt["Acc-2"])) in metrics and "ddof = 0" in metrics
-    for variant in ("aemt_wo_cl", "aemt_wo_mcd", "aemt_wo_tr", "aemt_nopre", "mult"):
+    for variant in ("aemt_eq18", "aemt_wo_tr", "mult", "aemt_md"):
         assert variant in metrics
     assert "Paired differences against aemt" in metrics
     assert "Predict train mean" in _payload(by_name["ablation.html"]).decode()

@@ -74,7 +74,7 @@ def test_finetune_outputs_and_summary(tiny_run):
     summary = pd.read_csv(tiny_run / "results/tiny/summary.csv")
     assert set(test["run_variants"]) == set(summary["variant"])
     md = (tiny_run / "results/tiny/summary.md").read_text()
-    assert "aemt_wo_mcd" in md and "ddof" in md and "Paired differences against aemt" in md
+    assert "aemt_eq18" in md and "ddof" in md and "Paired differences against aemt" in md
 
 
 def test_robustness_outputs(tiny_run):
