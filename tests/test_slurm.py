@@ -31,7 +31,8 @@ import yaml
 from tests._workflow_helpers import REPO_ROOT, copy_workflow
 
 GPU_RULES = {"pretrain", "finetune"}
-EXTRACT_RULES = ("extract_text", "extract_audio", "extract_visual")
+# The per-shard rules behind the manifest checkpoint (speech recognition and the three extractors).
+SHARD_RULES = ("asr", "extract_text", "extract_audio", "extract_visual")
 SLURM_DIR = Path(os.environ.get("AEMT_SLURM_DIR", "/tmp/aemt-slurm"))  # .ci/slurm/setup.sh
 SUBMITTED = re.compile(r"Job \d+ has been submitted with SLURM jobid (\d+) \(log: ([^)]+)\)")
 needs_plugin = pytest.mark.skipif(
@@ -228,10 +229,10 @@ def test_tiny_dag_through_slurm_matches_local_run(slurm_cluster, tiny_run, tmp_p
 
     # Every job that runs a command went through sbatch, once.
     # `-n -F` re-plans the manifest checkpoint and so cannot see the extraction jobs behind it;
-    # `-n -R extract_*` plans everything from extraction on. Together: every job of the DAG.
+    # `-n -R asr extract_*` plans everything from the per-shard jobs on. Together: every job of the DAG.
     cfg = ("--configfile", "config/test.yaml")
     expected = job_stats(_snakemake(work, "-n", "all", "-F", *cfg, env=env)) | job_stats(
-        _snakemake(work, "-n", "all", "-R", *EXTRACT_RULES, *cfg, env=env)
+        _snakemake(work, "-n", "all", "-R", *SHARD_RULES, *cfg, env=env)
     )
     local_only = set(re.findall(r"^localrule (\w+):", log, re.M))
     assert local_only <= {"all"}, f"jobs run outside SLURM: {local_only}"
