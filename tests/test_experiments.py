@@ -52,7 +52,7 @@ def test_variants_and_sweeps():
     ]
     assert variants["sens_l1_0"]["pretrain"] == "transformer_nomcd"
     assert variants["sens_l2_0.5"] == {"pretrain": "transformer", "lambda2": 0.5}
-    assert design.sweep_variants(cfg, "lambda2")[:2] == ["sens_l2_0", "sens_l2_0.5"]
+    assert design.sweep_variants(cfg, "lambda2")[:3] == ["sens_l2_0", "sens_l2_0.1", "sens_l2_0.5"]
     assert design.variant_encoder(cfg, "aemt_wo_tr") == "lstm"
     assert design.variant_encoder(cfg, "mult") == "transformer"
     assert design.seeds_of(cfg, "aemt") == cfg["seeds"]

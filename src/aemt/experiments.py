@@ -181,7 +181,7 @@ def variants(config: dict) -> dict[str, dict]:
     """
     configs = pretrainings(config)
     out = {name: dict(v) for name, v in config.get("variants", {}).items()}
-    base = out.get("aemt", {"pretrain": "transformer", "lambda2": 0.5})
+    base = out.get("aemt", {"pretrain": "transformer", "lambda2": 0.1})
     base_l1 = configs[base["pretrain"]]["lambda1"] if base["pretrain"] != "none" else 0.4
     for value in config["sensitivity"]["lambda1"]:
         out[f"sens_l1_{fmt(value)}"] = {

@@ -85,11 +85,11 @@ class FinetuneConfig:
     lr: float = 5e-4
     weight_decay: float = 0.005
     clip: float = 1.0
-    lambda2: float = 0.5  # the paper's 1.5 with eq. 18; 0.5 chosen by validation MAE with SupCon
-    tau: float = 0.2
+    lambda2: float = 0.1  # the paper's 1.5 with eq. 18; 0.1 chosen by validation MAE with SupCon
+    tau: float = 0.5
     contrastive: str = "supcon"
     projection: str = "mlp"  # mlp: the contrastive loss sees a projection head's output; none: Z
-    projection_dim: int = 128
+    projection_dim: int = 64
     input_dropout: float = 0.1
     modality_dropout: float = 0.0  # per training sample, drop each modality with this probability
     early_stop: int = 8
