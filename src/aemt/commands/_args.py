@@ -57,6 +57,13 @@ def parse_hparams(text: str) -> dict:
     return value
 
 
+def limit_threads(threads: int) -> None:
+    """Size the numerical libraries' thread pools (OpenMP, MKL, OpenBLAS) to `threads` (>= 1); must run
+    before numpy or torch start them."""
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[var] = str(max(1, threads))
+
+
 def quiet_openmp() -> None:
     """Sleeping (not spinning) OpenMP workers, unless the user chose otherwise; must run before torch
     is imported. On a shared 2-core machine spinning workers made a training step up to 10x slower."""

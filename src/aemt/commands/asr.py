@@ -11,8 +11,8 @@ Example:
 from __future__ import annotations
 
 import argparse
-import os
 
+from aemt.commands._args import limit_threads
 from aemt.constants import ASR_MODES
 
 
@@ -65,9 +65,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    threads = str(max(1, args.threads))
-    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        os.environ[var] = threads
+    limit_threads(args.threads)  # before numpy / torch start their pools
     from aemt.asr.recognizer import AsrOptions
     from aemt.asr.runner import asr_shard
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 import os
 
+from aemt.commands._args import limit_threads
+
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--manifest", required=True, help="manifest CSV (aemt manifest)")
@@ -151,9 +153,7 @@ def options_from_args(args: argparse.Namespace) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
-    threads = str(max(1, args.threads))
-    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        os.environ[var] = threads  # before numpy / torch start their pools
+    limit_threads(args.threads)  # before numpy / torch start their pools
     os.environ.setdefault("GLOG_minloglevel", "2")
     from aemt.features.runner import extract_shard
 
