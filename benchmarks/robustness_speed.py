@@ -30,7 +30,7 @@ import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 
 from aemt.constants import MODALITIES  # noqa: E402
-from aemt.evaluate.robustness import ABSENT, RATES  # noqa: E402
+from aemt.evaluate.robustness import n_passes  # noqa: E402
 from aemt.evaluate.robustness_run import RobustnessConfig, evaluate_checkpoints  # noqa: E402
 from aemt.models.aemt import AEMT  # noqa: E402
 from aemt.models.config import ModelConfig  # noqa: E402
@@ -90,7 +90,7 @@ def main() -> None:
     seeds = tuple(int(s) for s in args.mask_seeds.split(","))
     lengths = {m: args.length for m in MODALITIES}
     cfg = ModelConfig.from_dict({**preset["model"], "dims": preset["dims"], "lengths": lengths})
-    passes = 1 + (len(RATES) - 1) * len(seeds) + len(ABSENT)
+    passes = n_passes(len(seeds))
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         info = write_split(root / "aligned", preset["n"], preset["dims"], args.length)

@@ -32,16 +32,12 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from aemt.constants import METRIC_KEYS
 from aemt.errors import UserError
-
-if TYPE_CHECKING:  # torch-backed types; imported at run time inside the functions that use them
-    pass
 
 RATES = tuple(k / 10 for k in range(11))  # 0.0, 0.1, ..., 1.0
 RANDOM = "random"
@@ -60,6 +56,12 @@ def absent_protocol(modalities: Sequence[str]) -> str:
 
 PROTOCOLS = (RANDOM, *(absent_protocol(a) for a in ABSENT))
 N_PROTOCOLS = len(RATES) + len(ABSENT)  # (protocol, rate) rows per run
+
+
+def n_passes(n_seeds: int) -> int:
+    """Prediction passes over the test split per checkpoint: rate 0 once, every other rate once per mask
+    seed, every absent protocol once."""
+    return 1 + (len(RATES) - 1) * n_seeds + len(ABSENT)
 
 
 def read_tables(paths: Sequence[str | os.PathLike], scale: str) -> pd.DataFrame:
@@ -99,9 +101,10 @@ def curve(frame: pd.DataFrame, variant: str, seed: int, key: str) -> np.ndarray:
 def areas(frame: pd.DataFrame, scale: str) -> pd.DataFrame:
     """One row per (variant, seed): the area under the `random` curve of every metric key."""
     rows = []
-    for (variant, seed), _ in frame.groupby(["variant", "seed"], sort=False):
+    for (variant, seed), part in frame.groupby(["variant", "seed"], sort=False):
+        swept = part[part["protocol"] == RANDOM].sort_values("rate")
         values = {
-            k: float(np.trapezoid(curve(frame, variant, seed, k), RATES))
+            k: float(np.trapezoid(swept[k].to_numpy(dtype=np.float64), RATES))
             for k in METRIC_KEYS[scale]
         }
         rows.append({"variant": variant, "seed": int(seed), **values})

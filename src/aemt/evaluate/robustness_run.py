@@ -26,6 +26,7 @@ from aemt.evaluate.robustness import (
     RANDOM,
     RATES,
     absent_protocol,
+    n_passes,
 )
 from aemt.io import load_json
 
@@ -92,11 +93,11 @@ def evaluate_checkpoint(
     """
     import torch
 
-    from aemt.train.checkpoint import finetuned_model, load_checkpoint
-    from aemt.train.finetune import predict
+    from aemt.train.checkpoint import checkpoint_scale, finetuned_model, load_checkpoint
+    from aemt.train.finetune import FinetuneConfig, eval_batch_size, predict
     from aemt.train.missing import drop_steps
     from aemt.train.runtime import progress
-    from aemt.train.splits import Normaliser, Tensors, feature_signature, to_tensors
+    from aemt.train.splits import Normaliser, Tensors, feature_mismatch, to_tensors
 
     path = Path(path)
     ckpt = load_checkpoint(path)
@@ -104,18 +105,20 @@ def evaluate_checkpoint(
         raise UserError(
             f"{path}: a '{ckpt.get('kind')}' checkpoint; robustness needs a fine-tuned one"
         )
-    theirs, ours = feature_signature(ckpt.get("feature_info") or {}), feature_signature(test.info)
-    diff = [k for k in ours if k in theirs and theirs[k] != ours[k]]
+    diff = feature_mismatch(ckpt.get("feature_info"), test.info)
     if diff:
+        k, theirs, ours = diff
         raise UserError(
-            f"{path}: trained on other features than this aligned test split ({diff[0]}: "
-            f"checkpoint {theirs[diff[0]]!r}, aligned data {ours[diff[0]]!r}); give the run's own "
+            f"{path}: trained on other features than this aligned test split ({k}: "
+            f"checkpoint {theirs!r}, aligned data {ours!r}); give the run's own "
             "aligned folder"
         )
     train = ckpt.get("train_config") or {}
     variant, seed = str(train.get("variant", path.parent.parent.name)), int(train.get("seed", 0))
-    scale = str(train.get("scale") or (ckpt.get("feature_info") or {}).get("scale") or "sims")
-    batch = cfg.batch_size or 4 * int(train.get("batch_size", 16))
+    scale = checkpoint_scale(ckpt)
+    batch = cfg.batch_size or eval_batch_size(
+        int(train.get("batch_size", FinetuneConfig.batch_size))
+    )
     model = finetuned_model(ckpt, path, runtime.device)
     data = to_tensors(test, Normaliser.from_dict(ckpt["normaliser"]), runtime.device)
     labels = test.labels[:, 0].astype(np.float64)  # [N]
@@ -174,15 +177,12 @@ def evaluate_checkpoints(
     if len(test) == 0:
         raise UserError(f"{Path(aligned_dir) / 'test' / 'meta.csv'}: the test split has no clips")
     frames = []
+    passes = n_passes(len(cfg.mask_seeds))
     for path in paths:
         start = time.perf_counter()
         frames.append(evaluate_checkpoint(path, test, cfg, runtime))
-        passes = 1 + (len(RATES) - 1) * len(cfg.mask_seeds) + len(ABSENT)
         log(
             f"robustness {path}: {passes} passes over {len(test)} test clips in "
             f"{time.perf_counter() - start:.2f} s on {runtime.describe()}"
         )
     return pd.concat(frames, ignore_index=True)
-
-
-# ----------------------------------------------------------------------------- summary

@@ -152,7 +152,7 @@ def predict_videos(
     checkpoint: str | Path, videos: list[str | Path], texts: list[str], cfg: PredictConfig
 ) -> pd.DataFrame:
     """Score each video with the checkpoint; a DataFrame with COLUMNS (score NaN where excluded)."""
-    from aemt.train.checkpoint import finetuned_model
+    from aemt.train.checkpoint import checkpoint_scale, finetuned_model
     from aemt.train.finetune import predict
     from aemt.train.runtime import setup_runtime
     from aemt.train.splits import Normaliser, SplitData, to_tensors
@@ -162,7 +162,7 @@ def predict_videos(
     ckpt = load_finetuned(checkpoint)
     plan = build_plan(checkpoint, ckpt, cfg)
     check_plan(checkpoint, ckpt, plan)  # before any extraction and before building the model
-    scale = ckpt["feature_info"].get("scale") or ckpt.get("train_config", {}).get("scale", "sims")
+    scale = checkpoint_scale(ckpt)
     clips = make_clips(videos, texts)
     xs, masks, statuses = extract_aligned(plan, clips)
     ok = np.array([not split_flags(s) & EXCLUDED for s in statuses], dtype=bool)  # [N]

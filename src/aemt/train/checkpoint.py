@@ -94,6 +94,13 @@ def header(
     }
 
 
+def checkpoint_scale(ckpt: dict[str, Any]) -> str:
+    """The label scale of a fine-tuned checkpoint: its feature info's, else its train config's, else
+    "sims" (run_finetune stores train_config.scale and refuses data whose info.scale differs)."""
+    info, train = ckpt.get("feature_info") or {}, ckpt.get("train_config") or {}
+    return str(info.get("scale") or train.get("scale") or "sims")
+
+
 def finetuned_model(ckpt: dict[str, Any], path: str | Path, device: torch.device) -> nn.Module:
     """The network of a fine-tuned checkpoint (`kind` "finetune") with its weights, in eval mode.
 

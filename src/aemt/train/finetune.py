@@ -52,6 +52,7 @@ from aemt.train.runtime import (
     build_optimizer,
     build_scheduler,
     check_patience,
+    check_sections,
     config_from_dict,
     epoch_generator,
     log,
@@ -118,6 +119,11 @@ class FinetuneConfig:
             raise UserError(
                 f"train.modality_dropout must be in [0, 1); got {self.modality_dropout!r}"
             )
+
+
+def eval_batch_size(batch_size: int) -> int:
+    """The batch size of evaluation passes (valid, test, robustness): 4 x the finetune batch size."""
+    return 4 * batch_size
 
 
 class FinetuneModel(nn.Module):
@@ -205,9 +211,7 @@ def run_finetune(
     on_epoch_end: Callable[[int], None] | None = None,
 ) -> dict[str, Any]:
     """Fine-tune AE-MT for one seed; write model.pt, predictions.csv, metrics.json, history.csv."""
-    unknown = sorted(set(hparams) - {"model", "train"})
-    if unknown:
-        raise UserError(f"hparams: unknown section(s) {unknown}; expected 'model' and 'train'")
+    check_sections(hparams)
     if scale not in SCALES:
         raise UserError(f"--scale must be one of {SCALES}; got {scale!r}")
     cfg = config_from_dict(FinetuneConfig, hparams.get("train"), "train")
@@ -298,7 +302,7 @@ def run_finetune(
         return {"train_loss": loss, "train_senti": senti, "train_con": con}
 
     def evaluate_valid(epoch: int) -> dict[str, float]:
-        pred = predict(model, va, runtime, 4 * cfg.batch_size)
+        pred = predict(model, va, runtime, eval_batch_size(cfg.batch_size))
         y = valid.labels[:, 0].astype(np.float64)
         return {
             "valid_loss": float(np.mean((pred - y) ** 2)),
@@ -310,9 +314,11 @@ def run_finetune(
     )
     model.load_state_dict(result.best_state)
     valid_metrics = evaluate(
-        predict(model, va, runtime, 4 * cfg.batch_size), valid.labels[:, 0], scale
+        predict(model, va, runtime, eval_batch_size(cfg.batch_size)), valid.labels[:, 0], scale
     )
-    test_pred = predict(model, te, runtime, 4 * cfg.batch_size)  # the one and only look at test
+    test_pred = predict(
+        model, te, runtime, eval_batch_size(cfg.batch_size)
+    )  # the one and only look at test
     test_labels = test.labels[:, 0].astype(np.float64)
     metrics = {
         **evaluate(test_pred, test_labels, scale),

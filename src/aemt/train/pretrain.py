@@ -34,6 +34,7 @@ from aemt.train.runtime import (
     build_optimizer,
     build_scheduler,
     check_patience,
+    check_sections,
     config_from_dict,
     epoch_generator,
     log,
@@ -106,9 +107,7 @@ def run_pretrain(
     on_epoch_end: Callable[[int], None] | None = None,
 ) -> dict[str, Any]:
     """Pretrain the autoencoders; write `model.pt` and `history.csv` into `out_dir`; return a summary."""
-    unknown = sorted(set(hparams) - {"model", "train"})
-    if unknown:
-        raise UserError(f"hparams: unknown section(s) {unknown}; expected 'model' and 'train'")
+    check_sections(hparams)
     cfg = config_from_dict(PretrainConfig, hparams.get("train"), "train")
     out = Path(out_dir)
     seed_everything(cfg.seed)

@@ -132,6 +132,13 @@ def log(message: str) -> None:
     tqdm.write(message, file=sys.stderr)
 
 
+def check_sections(hparams: dict) -> None:
+    """The `--hparams` JSON holds only the sections 'model' and 'train'."""
+    unknown = sorted(set(hparams) - {"model", "train"})
+    if unknown:
+        raise UserError(f"hparams: unknown section(s) {unknown}; expected 'model' and 'train'")
+
+
 def config_from_dict(cls: type[T], values: dict | None, section: str) -> T:
     """Build a dataclass config from a dict, rejecting unknown keys with a UserError."""
     values = dict(values or {})

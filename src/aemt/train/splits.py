@@ -11,12 +11,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
 
-from aemt.constants import LABEL_VALUES, MODALITIES
+from aemt.constants import ALIGNED_FILES, LABEL_VALUES, MODALITIES
 from aemt.errors import UserError
 from aemt.io import sha256_file
 from aemt.models.config import ModelConfig
@@ -82,6 +83,16 @@ def load_info(aligned_dir: str | Path, split: str = "train") -> dict:
 def feature_signature(info: dict) -> dict:
     """The part of info.json that must match between a checkpoint and the data it is used on."""
     return {k: info.get(k) for k in FEATURE_KEYS if k in info}
+
+
+def feature_mismatch(ckpt_info: dict | None, info: dict) -> tuple[str, Any, Any] | None:
+    """The first feature key whose value differs between a checkpoint's feature info and the data's, as
+    (key, theirs, ours); None when they agree (a key absent on either side is not compared)."""
+    theirs, ours = feature_signature(ckpt_info or {}), feature_signature(info)
+    for key in ours:
+        if key in theirs and theirs[key] != ours[key]:
+            return key, theirs[key], ours[key]
+    return None
 
 
 def load_split(aligned_dir: str | Path, split: str, labelled: bool | None = None) -> SplitData:
@@ -277,9 +288,8 @@ def model_config_for(model_hparams: dict | None, split: SplitData) -> ModelConfi
 def data_fingerprint(aligned_dir: str | Path, splits: list[str]) -> dict[str, str]:
     """sha256 of every file of each present split (identifies the data a run used; resume key)."""
     out: dict[str, str] = {}
-    names = ["meta.csv", "info.json"] + [f"{m}{s}.npy" for m in MODALITIES for s in ("", "_mask")]
     for split in splits:
-        for name in names:
+        for name in ALIGNED_FILES:
             path = split_dir(aligned_dir, split) / name
             if path.exists():
                 out[f"{split}/{name}"] = sha256_file(path)

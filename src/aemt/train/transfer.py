@@ -9,7 +9,7 @@ from pathlib import Path
 from aemt.errors import UserError
 from aemt.models.config import ModelConfig
 from aemt.train.runtime import log
-from aemt.train.splits import feature_signature
+from aemt.train.splits import feature_mismatch
 
 # Model fields that shape the encoders: taken from the pretraining checkpoint.
 ENCODER_FIELDS = ("encoder", "d_model", "n_heads", "kernels", "enc_layers", "ff_mult", "positional")
@@ -20,13 +20,12 @@ def check_pretrained(path: Path, ckpt: dict, info: dict) -> None:
         raise UserError(
             f"{path}: a '{ckpt.get('kind')}' checkpoint, expected a pretraining one (kind 'pretrain')"
         )
-    theirs, ours = feature_signature(ckpt.get("feature_info") or {}), feature_signature(info)
-    diff = [k for k in ours if k in theirs and theirs[k] != ours[k]]
+    diff = feature_mismatch(ckpt.get("feature_info"), info)
     if diff:
-        k = diff[0]
+        k, theirs, ours = diff
         raise UserError(
-            f"{path}: pretrained on other features ({k}: checkpoint {theirs[k]!r}, aligned data "
-            f"{ours[k]!r}); pretrain again on this dataset's aligned features"
+            f"{path}: pretrained on other features ({k}: checkpoint {theirs!r}, aligned data "
+            f"{ours!r}); pretrain again on this dataset's aligned features"
         )
 
 
