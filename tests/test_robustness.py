@@ -11,6 +11,7 @@ import matplotlib.image as mpimg
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from aemt import cli
 from aemt.constants import METRIC_KEYS, MODALITIES
@@ -207,3 +208,23 @@ def test_the_rate_zero_check_reads_nan_as_equal(tmp_path: Path, capsys):
     path.write_text(json.dumps({**recorded, "Acc-7": recorded["Acc-7"] + 1e-12}))
     assert not run.check_clean(frame.iloc[: rb.N_PROTOCOLS], path, "mosei")
     assert "rate-0 Acc-7" in capsys.readouterr().err
+
+
+def test_bad_tables_metrics_and_checkpoints_are_user_errors(runs: Path, tmp_path: Path):
+    a, b, empty = tmp_path / "a.csv", tmp_path / "b.csv", tmp_path / "empty.csv"
+    for path in (a, b):
+        synthetic().to_csv(path, index=False)
+    empty.write_text("")
+    with pytest.raises(UserError, match=rf"run aemt/1111 is in both {a} and {b}"):
+        rb.read_tables([a, b], "sims")
+    with pytest.raises(UserError, match=rf"{empty}: empty or not a readable CSV.*aemt robustness"):
+        rb.read_tables([a, empty], "sims")
+    metrics = tmp_path / "metrics.json"
+    metrics.write_text("{")
+    with pytest.raises(UserError, match=rf"{metrics}: unreadable"):
+        run.check_clean(synthetic().iloc[: rb.N_PROTOCOLS], metrics, "sims")
+    ckpt = torch.load(_model(runs), weights_only=True)
+    del ckpt["normaliser"]
+    torch.save(ckpt, tmp_path / "model.pt")
+    with pytest.raises(UserError, match=r"model.pt: .*no 'normaliser'.*fine-tune again"):
+        run.evaluate_checkpoints([tmp_path / "model.pt"], runs / "aligned", CFG, 1)

@@ -4,6 +4,7 @@ valid-only selection, train-only normalisation, and an LR drop before early stop
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -343,3 +344,21 @@ def test_bad_inputs_raise_user_errors(pretrained, aligned, tmp_path):
         run_pretrain(aligned, tmp_path / "p", {"model": {"dims": {"text": 3}}})
     with pytest.raises(UserError, match="not found"):
         run_pretrain(tmp_path / "nowhere", tmp_path / "p", hparams("pretrain"))
+
+
+def test_incomplete_pretraining_checkpoints_and_bad_sections_are_user_errors(
+    pretrained, aligned, tmp_path
+):
+    for field in ("normaliser", "model_config", "model_config.d_model"):
+        ckpt = checkpoint.load_checkpoint(pretrained / "model.pt")
+        parent, _, key = field.rpartition(".")
+        del (ckpt[parent] if parent else ckpt)[key]
+        path = tmp_path / f"no_{field}.pt"
+        checkpoint.save_checkpoint(path, ckpt)
+        with pytest.raises(
+            UserError, match=rf"{re.escape(str(path))}: .*no '{field}'.*pretrain again"
+        ):
+            run_finetune(aligned, tmp_path / "o", hparams("finetune"), path, "sims", "aemt", 1)
+    for hp in ({"train": [1]}, {"model": "x"}):
+        with pytest.raises(UserError, match=f"hparams '{next(iter(hp))}' must be a JSON object"):
+            run_finetune(aligned, tmp_path / "o", hp, None, "sims", "aemt", 1)

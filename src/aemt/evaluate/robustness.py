@@ -69,10 +69,17 @@ def read_tables(paths: Sequence[str | os.PathLike], scale: str) -> pd.DataFrame:
     if not paths:
         raise UserError("robustness tables need at least one per-run table (--runs)")
     frames = []
+    seen: dict[tuple, Path] = {}  # (variant, seed) -> the table that holds it
+    rerun = "rerun `aemt robustness` (or the snakemake robustness target)"
     for path in map(Path, paths):
         if not path.is_file():
             raise UserError(f"missing {path}; build it with `snakemake --cores 1 {path}`")
-        frame = pd.read_csv(path)
+        try:
+            frame = pd.read_csv(path)
+        except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as err:
+            raise UserError(f"{path}: empty or not a readable CSV ({err}); {rerun}") from err
+        if frame.empty:
+            raise UserError(f"{path}: no rows; {rerun}")
         missing = [c for c in (*HEAD, *METRIC_KEYS[scale]) if c not in frame.columns]
         if missing:
             raise UserError(
@@ -87,6 +94,12 @@ def read_tables(paths: Sequence[str | os.PathLike], scale: str) -> pd.DataFrame:
                     f"{path}: run {variant}/{seed} lacks protocol rows (need rates {RATES} of "
                     f"'{RANDOM}' and every without_* protocol); rerun `aemt robustness`"
                 )
+            if (variant, seed) in seen:
+                raise UserError(
+                    f"run {variant}/{seed} is in both {seen[variant, seed]} and {path}; give each "
+                    "run's table once"
+                )
+            seen[variant, seed] = path
         frames.append(frame)
     return pd.concat(frames, ignore_index=True)
 

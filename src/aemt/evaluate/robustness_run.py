@@ -113,6 +113,11 @@ def evaluate_checkpoint(
             f"checkpoint {theirs!r}, aligned data {ours!r}); give the run's own "
             "aligned folder"
         )
+    if not isinstance(ckpt.get("normaliser"), dict):
+        raise UserError(
+            f"{path}: the fine-tuned checkpoint has no 'normaliser' (written by another aemt "
+            "version, or damaged); fine-tune again"
+        )
     train = ckpt.get("train_config") or {}
     variant, seed = str(train.get("variant", path.parent.parent.name)), int(train.get("seed", 0))
     scale = checkpoint_scale(ckpt)
@@ -148,7 +153,14 @@ def check_clean(frame: pd.DataFrame, metrics_json: Path, scale: str) -> bool:
     """Warn (stderr) when the rate-0 metrics differ from the run's metrics.json; True when they agree."""
     if not metrics_json.is_file():
         return True
-    recorded = load_json(metrics_json)
+    try:
+        recorded = load_json(metrics_json)
+    except (OSError, UnicodeDecodeError, ValueError) as err:  # ValueError: bad JSON
+        raise UserError(
+            f"{metrics_json}: unreadable ({err}); fine-tune the run again or delete the file"
+        ) from err
+    if not isinstance(recorded, dict):
+        raise UserError(f"{metrics_json}: not a JSON object; fine-tune the run again")
     clean = frame[(frame["protocol"] == RANDOM) & (frame["rate"] == 0.0)].iloc[0]
     keys = [k for k in METRIC_KEYS[scale] if k in recorded]
     off = [k for k in keys if not np.array_equal(clean[k], float(recorded[k]), equal_nan=True)]

@@ -133,14 +133,26 @@ def log(message: str) -> None:
 
 
 def check_sections(hparams: dict) -> None:
-    """The `--hparams` JSON holds only the sections 'model' and 'train'."""
+    """The `--hparams` JSON holds only the sections 'model' and 'train', each a JSON object."""
     unknown = sorted(set(hparams) - {"model", "train"})
     if unknown:
         raise UserError(f"hparams: unknown section(s) {unknown}; expected 'model' and 'train'")
+    for section in ("model", "train"):
+        check_object(hparams.get(section), section)
+
+
+def check_object(values: object, section: str) -> None:
+    """An hparams section is a JSON object (or absent)."""
+    if values is not None and not isinstance(values, dict):
+        raise UserError(
+            f"hparams '{section}' must be a JSON object (key: value pairs); got "
+            f"{type(values).__name__} {values!r}"
+        )
 
 
 def config_from_dict(cls: type[T], values: dict | None, section: str) -> T:
     """Build a dataclass config from a dict, rejecting unknown keys with a UserError."""
+    check_object(values, section)
     values = dict(values or {})
     names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     unknown = sorted(set(values) - names)

@@ -21,6 +21,7 @@ from aemt.constants import ALIGNED_FILES, LABEL_VALUES, MODALITIES
 from aemt.errors import UserError
 from aemt.io import sha256_file
 from aemt.models.config import ModelConfig
+from aemt.train.runtime import check_object
 
 # Keys of info.json that describe the features (a model trained on one set cannot read another).
 FEATURE_KEYS = (
@@ -273,6 +274,7 @@ def to_tensors(split: SplitData, normaliser: Normaliser, device: torch.device) -
 
 def model_config_for(model_hparams: dict | None, split: SplitData) -> ModelConfig:
     """ModelConfig from the `model` hparams plus dims/lengths read from the data."""
+    check_object(model_hparams, "model")
     values = dict(model_hparams or {})
     given = sorted({"dims", "lengths"} & set(values))
     if given:

@@ -15,11 +15,24 @@ from aemt.train.splits import feature_mismatch
 ENCODER_FIELDS = ("encoder", "d_model", "n_heads", "kernels", "enc_layers", "ff_mult", "positional")
 
 
+def missing(path: Path, field: str) -> None:
+    raise UserError(
+        f"{path}: the pretraining checkpoint has no '{field}' (written by another aemt version, or "
+        "damaged); pretrain again"
+    )
+
+
 def check_pretrained(path: Path, ckpt: dict, info: dict) -> None:
     if ckpt.get("kind") != "pretrain":
         raise UserError(
             f"{path}: a '{ckpt.get('kind')}' checkpoint, expected a pretraining one (kind 'pretrain')"
         )
+    for key in ("model_config", "normaliser"):
+        if not isinstance(ckpt.get(key), dict):
+            missing(path, key)
+    for key in (*ENCODER_FIELDS, "dims", "lengths"):
+        if key not in ckpt["model_config"]:
+            missing(path, f"model_config.{key}")
     diff = feature_mismatch(ckpt.get("feature_info"), info)
     if diff:
         k, theirs, ours = diff
