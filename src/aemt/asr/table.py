@@ -68,11 +68,16 @@ def merge_transcripts(manifest: str | Path, shards: Sequence[str | Path], out: s
     return len(keys)
 
 
+def record_path(asr_dir: str | Path, video_id: str, clip_id: str) -> Path:
+    """Where the asr stage keeps one clip's record: `<asr_dir>/<video_id>/<clip_id>.json`."""
+    return Path(asr_dir) / video_id / f"{clip_id}.json"
+
+
 def read_record(asr_dir: Path, video_id: str, clip_id: str) -> dict[str, Any]:
-    """One clip's asr record (`<asr_dir>/<video_id>/<clip_id>.json`); a UserError names a missing one."""
+    """One clip's asr record (`record_path`); a UserError names a missing one."""
     from aemt.io import load_json
 
-    path = asr_dir / video_id / f"{clip_id}.json"
+    path = record_path(asr_dir, video_id, clip_id)
     try:
         return load_json(path)
     except FileNotFoundError:
