@@ -128,6 +128,11 @@ def transcribe(plan: Plan, clips: list[Clip], flags: list[set[str]], todo: list[
         except MediaError as err:
             _fail(flags[i], clip, err)
             continue
+        except UserError:
+            raise  # configuration problems (the model) stop the run
+        except Exception as err:  # noqa: BLE001 - one clip that fails recognition: no prediction
+            _fail(flags[i], clip, err)
+            continue
         clips[i] = dataclasses.replace(clips[i], text=records[i]["text"])
         flags[i] = (flags[i] - {"empty_text"}) | split_flags(records[i]["status"])
     return records
