@@ -17,8 +17,10 @@ from aemt.asr.runner import asr_shard
 from aemt.asr.table import merge_transcripts, read_transcripts
 from aemt.asr.words import normalise
 from aemt.cli import main
+from aemt.constants import TRANSCRIPT_COLUMNS
 from aemt.errors import UserError
 from aemt.features.media import decode_audio
+from aemt.io import save_rows
 from tests._media_helpers import kill_midway, make_clip, write_manifest
 
 
@@ -74,6 +76,17 @@ def test_no_audio_and_silent_clips(clips, tmp_path):
     out = tmp_path / "transcripts.csv"
     assert merge_transcripts(clips / "manifest.csv", [done], out) == 7
     assert read_transcripts(out)["mute/label"] == "no sound here"
+
+
+def test_merge_rejects_a_clip_in_two_done_files(tmp_path):
+    row = ["v/c", "hello", "label", "en", "", "", "", "ok"]  # TRANSCRIPT_COLUMNS
+    for name in ("shard_0000.csv", "shard_0001.csv"):
+        save_rows(tmp_path / name, TRANSCRIPT_COLUMNS, [row])
+    shards = [tmp_path / "shard_0000.csv", tmp_path / "shard_0001.csv"]
+    with pytest.raises(UserError, match="'v/c' appears twice") as err:
+        merge_transcripts(tmp_path / "manifest.csv", shards, tmp_path / "out.csv")
+    assert "shard_0000.csv" in str(err.value) and "shard_0001.csv" in str(err.value)
+    assert "delete the stale shard file and rerun the asr stage" in str(err.value)
 
 
 def test_never_mode_runs_no_model_and_always_uses_speech(clips, tmp_path):

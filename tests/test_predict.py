@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -22,6 +23,7 @@ from aemt.constants import MODALITIES
 from aemt.dataset import demo
 from aemt.dataset.manifest import write_manifest
 from aemt.errors import UserError
+from aemt.features.base import Clip
 from aemt.features.runner import run_shard
 from aemt.predict import (
     PredictConfig,
@@ -32,6 +34,7 @@ from aemt.predict import (
     make_clips,
     predict_videos,
 )
+from aemt.predict.run import transcribe
 from aemt.train.finetune import run_finetune
 from aemt.train.pretrain import run_pretrain
 from aemt.train.splits import load_split
@@ -196,6 +199,23 @@ def test_transcripts(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="--transcripts CSV"):
         transcripts_for([one, two], text="hello")
     assert transcripts_for([one], text="hello") == ["hello"]
+
+
+def test_a_clip_that_fails_recognition_gets_no_prediction(monkeypatch, capsys) -> None:
+    def fake(clip, mode, language, recognizer):
+        if clip.clip_id == "bad":
+            raise RuntimeError("decoder crashed")
+        return {"text": "hello there", "status": "ok"}
+
+    monkeypatch.setattr("aemt.asr.transcript.transcribe_clip", fake)
+    plan = SimpleNamespace(align_mode="bins", asr_mode="missing", recognizer=object(),
+                           asr_options=SimpleNamespace(language="en"))  # fmt: skip
+    clips = [Clip(f"v/{c}", "v", c, f"{c}.mp4", 2.0, "", "empty_text") for c in ("bad", "good")]
+    flags = [{"empty_text"}, {"empty_text"}]
+    records = transcribe(plan, clips, flags, [0, 1])
+    assert list(records) == [1] and clips[1].text == "hello there" and flags[1] == set()
+    assert flags[0] == {"empty_text", "unreadable_video"}
+    assert "bad.mp4: RuntimeError: decoder crashed; no prediction" in capsys.readouterr().err
 
 
 def test_classes_follow_metric_bins() -> None:

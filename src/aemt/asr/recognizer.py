@@ -90,7 +90,7 @@ def resolve_model(model: str, language: str) -> Path:
         return folder
     from faster_whisper.utils import available_models, download_model
 
-    from aemt.features.text import hub_reachable
+    from aemt.features.base import hub_reachable
 
     if "/" not in model and model not in available_models():
         raise UserError(

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from aemt.asr.recognizer import AsrOptions, Recognizer
-from aemt.asr.table import table_row
+from aemt.asr.table import record_path, table_row
 from aemt.asr.transcript import (
     check_mode,
     label_digest,
@@ -30,10 +30,6 @@ from aemt.features.base import Clip
 from aemt.features.media import MediaError
 from aemt.features.runner import excluded_flags, read_shard
 from aemt.io import load_json, save_json, save_rows
-
-
-def record_path(out_dir: str | Path, clip: Clip) -> Path:
-    return Path(out_dir) / clip.video_id / f"{clip.clip_id}.json"
 
 
 def finished_record(path: Path, clip: Clip, digest: str) -> dict[str, Any] | None:
@@ -83,9 +79,10 @@ def asr_shard(
     records: dict[str, dict[str, Any]] = {}
     todo: list[Clip] = []
     for clip in clips:
+        path = record_path(out_dir, clip.video_id, clip.clip_id)
         if excluded_flags(clip.status):
             records[clip.key] = excluded_record(clip, options.language)
-        elif (found := finished_record(record_path(out_dir, clip), clip, digest)) is not None:
+        elif (found := finished_record(path, clip, digest)) is not None:
             records[clip.key] = found
         else:
             todo.append(clip)
@@ -103,7 +100,7 @@ def asr_shard(
             except Exception as err:  # noqa: BLE001 - one bad clip: record it and go on
                 record = failed_record(clip, options.language, mode, digest, err)
                 print(f"warning: {clip.key} ({clip.video}): {record['error']}", file=sys.stderr)
-            save_json(record_path(out_dir, clip), record)
+            save_json(record_path(out_dir, clip.video_id, clip.clip_id), record)
             records[clip.key] = record
             bar.update(1)
     finally:

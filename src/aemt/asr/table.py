@@ -52,11 +52,17 @@ def merge_transcripts(manifest: str | Path, shards: Sequence[str | Path], out: s
     from aemt.dataset.clips import read_manifest
 
     rows: dict[str, list[str]] = {}
-    for path in shards:
-        header, records = read_csv_rows(Path(path))
-        require_columns(Path(path), header, TRANSCRIPT_COLUMNS)
-        for _, rec in records:
-            rows[rec["key"]] = [rec[c] for c in TRANSCRIPT_COLUMNS]
+    source: dict[str, Path] = {}  # the done-file each key came from
+    for path in map(Path, shards):
+        header, records = read_csv_rows(path)
+        require_columns(path, header, TRANSCRIPT_COLUMNS)
+        for line, rec in records:
+            if rec["key"] in rows:
+                raise UserError(
+                    f"{path}: line {line}: clip {rec['key']!r} appears twice (also in "
+                    f"{source[rec['key']]}); delete the stale shard file and rerun the asr stage."
+                )
+            rows[rec["key"]], source[rec["key"]] = [rec[c] for c in TRANSCRIPT_COLUMNS], path
     keys = [row.key for row in read_manifest(manifest)]
     missing = [k for k in keys if k not in rows]
     if missing:
@@ -68,11 +74,16 @@ def merge_transcripts(manifest: str | Path, shards: Sequence[str | Path], out: s
     return len(keys)
 
 
+def record_path(asr_dir: str | Path, video_id: str, clip_id: str) -> Path:
+    """Where the asr stage keeps one clip's record: `<asr_dir>/<video_id>/<clip_id>.json`."""
+    return Path(asr_dir) / video_id / f"{clip_id}.json"
+
+
 def read_record(asr_dir: Path, video_id: str, clip_id: str) -> dict[str, Any]:
-    """One clip's asr record (`<asr_dir>/<video_id>/<clip_id>.json`); a UserError names a missing one."""
+    """One clip's asr record (`record_path`); a UserError names a missing one."""
     from aemt.io import load_json
 
-    path = asr_dir / video_id / f"{clip_id}.json"
+    path = record_path(asr_dir, video_id, clip_id)
     try:
         return load_json(path)
     except FileNotFoundError:

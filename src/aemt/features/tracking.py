@@ -142,9 +142,11 @@ class FaceTracker:
         self._calls_at_start = self.detector.calls
 
     def close(self) -> None:
+        """Close the landmarkers and the detector."""
         for landmarker in self.slots:
             landmarker.close()
         self.slots = []
+        self.detector.close()
 
     def end_clip(self) -> None:
         """Clear every landmarker's tracking state so that the next clip starts fresh."""

@@ -229,13 +229,13 @@ class VisualExtractor(Extractor):
                 f"({err}); download a fresh copy from {MODEL_URL}"
             ) from err
         o = self.options
+        # min_face 0.0: set per clip from the frame height (_track_frames)
         self.tracker = FaceTracker(self._landmarker, detector, o.max_faces, 0.0, o.detect_every)
         self.tracker.slots.append(self._landmarker())  # model errors surface here, not mid-clip
 
     def close(self) -> None:
         if self.tracker is not None:
-            self.tracker.close()
-            self.tracker.detector.close()
+            self.tracker.close()  # its landmarkers and its detector
             self.tracker = None
 
     def sample_rate(self, duration: float) -> float:
@@ -258,17 +258,18 @@ class VisualExtractor(Extractor):
             parts.append(normalise_landmarks(face.landmarks, width, height))  # [478, 3] in
         return np.concatenate(parts)
 
-    def _track_frames(self, clip: Clip, times: np.ndarray, report: Any) -> tuple[list, Any]:
-        """Observations per sampled time ([n] lists) and the decoded frame shape."""
+    def _track_frames(self, clip: Clip, times: np.ndarray, report: Any) -> tuple[list, Any, int]:
+        """Observations per sampled time ([n] lists), the decoded frame shape and the number of
+        frames analysed (a repeated decoded frame reuses its result)."""
         from aemt.features.media import sample_frames
 
         if self.options.landmarker_per_clip:
             self.close()
         self.load()
         tracker = self.tracker
-        tracker.min_face = 0.0
         tracker.start_clip()
         seen: list[list[Observation]] = []
+        analysed = 0
         shape: tuple[int, ...] | None = None
         last: tuple[np.ndarray | None, list[Observation]] = (None, [])
         frames = sample_frames(
@@ -277,14 +278,15 @@ class VisualExtractor(Extractor):
         try:
             for t, rgb in frames:
                 if rgb is not last[0]:  # a new decoded frame (a repeated one reuses its result)
-                    if shape is None:
+                    if shape is None:  # px, from the clip's frame height
                         tracker.min_face = self.options.min_face * rgb.shape[0]
                     last = (rgb, tracker.step(rgb, t))
+                    analysed += 1
                 shape = rgb.shape
                 seen.append(last[1])
         finally:  # also after an error, so that the next clip starts untracked
             tracker.end_clip()
-        return seen, shape
+        return seen, shape, analysed
 
     def extract(self, clip: Clip) -> tuple[np.ndarray, dict[str, Any]]:
         from aemt.features.media import (
@@ -300,7 +302,7 @@ class VisualExtractor(Extractor):
             raise MediaError(f"{clip.video}: duration is 0; cannot place frames")
         times = sample_times(duration, self.sample_rate(duration))  # [n] seconds
         report = DecodeReport()
-        seen, shape = self._track_frames(clip, times, report)
+        seen, shape, analysed = self._track_frames(clip, times, report)
         if report.frames_yielded == 0:
             detail = report.error or "no frame decoded"
             raise MediaError(f"{clip.video}: no decodable video frame ({detail})")
@@ -353,7 +355,7 @@ class VisualExtractor(Extractor):
             decode={
                 "frames_decoded": report.frames_decoded,
                 "frames_used": report.frames_yielded,
-                "frames_analysed": len({id(obs) for obs in seen}),
+                "frames_analysed": analysed,
                 "last_frame_time": report.last_frame_time,
                 "truncated": report.truncated,
                 "error": report.error,

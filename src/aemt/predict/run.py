@@ -122,10 +122,15 @@ def transcribe(plan: Plan, clips: list[Clip], flags: list[set[str]], todo: list[
         mode = "never" if given and plan.asr_mode == "never" else "missing"
         if mode != "never" and plan.recognizer is None:
             plan.recognizer = recognizer("aemt predict", plan)  # resolved once, on demand
-        clip = dataclasses.replace(clips[i], status=join_flags(flags[i]))
+        clip = clips[i]  # its status is still join_flags(flags[i]) (make_clips)
         try:
             records[i] = transcribe_clip(clip, mode, plan.asr_options.language, plan.recognizer)
         except MediaError as err:
+            _fail(flags[i], clip, err)
+            continue
+        except UserError:
+            raise  # configuration problems (the model) stop the run
+        except Exception as err:  # noqa: BLE001 - one clip that fails recognition: no prediction
             _fail(flags[i], clip, err)
             continue
         clips[i] = dataclasses.replace(clips[i], text=records[i]["text"])
