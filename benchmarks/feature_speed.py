@@ -57,6 +57,13 @@ def run_stage(name: str, args: list[str], cpu: int) -> dict:
     return {"stage": name, "wall_s": wall, "cpu_s": cpu_s, "peak_rss_mib": usage.ru_maxrss / 1024}
 
 
+def _add(total: dict, res: dict) -> None:
+    """Add one run's wall and CPU seconds to a stage's `total`; keep the larger peak RSS."""
+    total["wall_s"] += res["wall_s"]
+    total["cpu_s"] += res["cpu_s"]
+    total["peak_rss_mib"] = max(total["peak_rss_mib"], res["peak_rss_mib"])
+
+
 def demo_root(work: Path, clips: int) -> tuple[Path, str, str | None]:
     """Generate the demo dataset (aemt.dataset.demo) with about `clips` clips; (root, labels, unlabeled)."""
     try:
@@ -77,6 +84,7 @@ def shared_manifest(
     """A one-shard manifest over the real clips in ../shared/data (read in place, never copied)."""
     import pandas as pd
 
+    from aemt.constants import MANIFEST_COLUMNS
     from aemt.features.media import video_info
 
     paths = sorted(p for pattern in patterns for p in shared.glob(pattern))
@@ -85,12 +93,10 @@ def shared_manifest(
     rows = []
     for path in paths:
         group = path.relative_to(shared).parts[0]
-        rows.append(
-            {"key": f"{group}/{path.stem}", "video_id": group,
-             "clip_id": path.stem, "split": "unlabeled", "shard": 0, "video": str(path),
-             "duration": video_info(path).duration, "text": "", "label": "", "label_T": "",
-             "label_A": "", "label_V": "", "annotation": "", "status": "ok", "reason": ""}
-        )  # fmt: skip
+        row = dict.fromkeys(MANIFEST_COLUMNS, "")  # every column, in the contract's order
+        row.update(key=f"{group}/{path.stem}", video_id=group, clip_id=path.stem, split="unlabeled",
+                   shard=0, video=str(path), duration=video_info(path).duration, status="ok")  # fmt: skip
+        rows.append(row)
     out.parent.mkdir(parents=True, exist_ok=True)
     pd.DataFrame(rows).to_csv(out, index=False)
     return out
@@ -106,9 +112,7 @@ def asr_stage(manifest: Path, out: Path, cpu: int, mode: str) -> dict:
         args = ["asr", "--manifest", str(manifest), "--shard", str(shard), "--out-dir", str(out),
                 "--done", str(out / f"shard_{shard}.csv"), "--mode", mode, "--threads", "1"]  # fmt: skip
         res = run_stage(f"asr {shard}", args, cpu)
-        for key in ("wall_s", "cpu_s"):
-            total[key] += res[key]
-        total["peak_rss_mib"] = max(total["peak_rss_mib"], res["peak_rss_mib"])
+        _add(total, res)
     records = [json.loads(p.read_text()) for p in out.glob("*/*.json")]
     per_clip = sorted(r["seconds"] for r in records if r.get("recognised") is not None)
     total["recognised_clips"] = len(per_clip)
@@ -141,9 +145,7 @@ def extract_stages(
             if modality == "text" and transcripts is not None:  # the asr stage's shard file
                 args += ["--transcripts", str(transcripts / f"shard_{shard}.csv")]
             res = run_stage(f"extract {modality} {shard}", args, cpu)
-            total["wall_s"] += res["wall_s"]
-            total["cpu_s"] += res["cpu_s"]
-            total["peak_rss_mib"] = max(total["peak_rss_mib"], res["peak_rss_mib"])
+            _add(total, res)
         if modality == "visual":
             frames = sum(
                 json.loads(p.read_text()).get("decode", {}).get("frames_analysed", 0)
@@ -314,9 +316,7 @@ def main(argv: list[str] | None = None) -> int:
                  "--out-dir", str(work / "results" / "aligned" / split)],
                 args.cpu,
             )  # fmt: skip
-            align["wall_s"] += res["wall_s"]
-            align["cpu_s"] += res["cpu_s"]
-            align["peak_rss_mib"] = max(align["peak_rss_mib"], res["peak_rss_mib"])
+            _add(align, res)
         stages.append(align)
         seconds = float(pd.to_numeric(table["duration"]).sum())
         title = f"dataset {root} ({len(table)} clips, frames_per_bin {args.frames_per_bin:g})"

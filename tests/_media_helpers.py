@@ -8,6 +8,7 @@ and truncated. Nothing is downloaded.
 from __future__ import annotations
 
 import inspect
+import json
 from pathlib import Path
 
 import av
@@ -121,7 +122,8 @@ def truncate(src: str | Path, dst: str | Path, fraction: float = 0.5) -> Path:
 
 
 def write_manifest(path: str | Path, rows: list[dict]) -> Path:
-    """A manifest CSV with the contract columns; each row needs video_id, clip_id, video."""
+    """A manifest CSV with the contract columns; each row needs video_id, clip_id, video (the other
+    columns default to split train, shard 0, labels 0.0, status ok and empty strings)."""
     records = []
     for row in rows:
         record = {
@@ -134,16 +136,29 @@ def write_manifest(path: str | Path, rows: list[dict]) -> Path:
             "duration": row.get("duration", ""),
             "text": row.get("text", ""),
             "label": row.get("label", "0.0"),
-            "label_T": "0.0",
-            "label_A": "0.0",
-            "label_V": "0.0",
-            "annotation": "",
+            "label_T": row.get("label_T", "0.0"),
+            "label_A": row.get("label_A", "0.0"),
+            "label_V": row.get("label_V", "0.0"),
+            "annotation": row.get("annotation", ""),
             "status": row.get("status", "ok"),
-            "reason": "",
+            "reason": row.get("reason", ""),
         }
         records.append(record)
     pd.DataFrame(records).to_csv(path, index=False)
     return Path(path)
+
+
+def read_sidecars(out: str | Path) -> dict[str, dict]:
+    """The per-clip JSON sidecars `<out>/<video_id>/<clip_id>.json`, by key `video_id/clip_id`."""
+    return {
+        f"{p.parent.name}/{p.stem}": json.loads(p.read_text()) for p in Path(out).glob("*/*.json")
+    }
+
+
+def file_id(path: Path) -> tuple[int, int]:
+    """(inode, mtime in ns) of `path`: unchanged unless the file was rewritten or replaced."""
+    info = path.stat()
+    return info.st_ino, info.st_mtime_ns
 
 
 VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + (

@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from tests._media_helpers import write_manifest
+
 VARIANTS = {"aemt": 0.30, "aemt_wo_cl": 0.25, "mult": 0.40}  # variant -> noise of its predictions
 SEEDS = [1111, 1112]
 MODS = ("text", "audio", "vision")
@@ -125,16 +127,13 @@ def write_dataset(ds: Path) -> None:
         video_id, clip_id = key.split("/")
         rows.append(
             {
-                "key": key,
                 "video_id": video_id,
                 "clip_id": clip_id,
                 "split": split,
-                "shard": 0,
                 "video": f"data/Raw/{key}.mp4",
                 "duration": 0.0 if face is None else 2.0 + i,
                 "text": text,
                 **dict.fromkeys(("label", "label_T", "label_A", "label_V"), 0.2),
-                "annotation": "",
                 "status": status,
                 "reason": "" if status == "ok" else f"fabricated {status}",
             }
@@ -194,7 +193,7 @@ def write_dataset(ds: Path) -> None:
             },
         )
     ds.mkdir(parents=True, exist_ok=True)
-    pd.DataFrame(rows).to_csv(ds / "manifest.csv", index=False)
+    write_manifest(ds / "manifest.csv", rows)
     _json(
         ds / "aligned/train/info.json",
         {

@@ -29,6 +29,24 @@ TINY_MODEL = {
     "embed_dropout": 0.1,
     "out_dropout": 0.1,
 }
+# The demo pipeline's model (tests/test_predict.py, tests/test_predict_words.py) and its 1-epoch training
+TINY = {"d_model": 8, "n_heads": 2, "enc_layers": 1, "dec_layers": 1}
+TINY |= {"cross_layers": 1, "self_layers": 1}
+DEMO_TRAIN = {"epochs": 1, "batch_size": 4, "early_stop": 2, "lr_patience": 1}
+
+
+class Killed(Exception):
+    """Raised from `on_epoch_end` to simulate a job killed after an epoch."""
+
+
+def kill_after(k: int):
+    """An `on_epoch_end` hook raising `Killed` once epoch `k` has ended."""
+
+    def hook(epoch: int) -> None:
+        if epoch == k:
+            raise Killed(epoch)
+
+    return hook
 
 
 def write_aligned(
@@ -123,3 +141,37 @@ def altered_checkpoint(checkpoint: Path, tmp_path: Path, **changes) -> Path:
     path = tmp_path / "altered.pt"
     torch.save(ckpt, path)
     return path
+
+
+def demo_pipeline(root: Path, length: int, options: dict, words: bool = False) -> pd.DataFrame:
+    """Run the pipeline once on a few generated demo clips under `root` (`ds/`, `results/`): manifest,
+    (with `words`: asr with the offline `missing` recognizer) text / audio / visual extraction with
+    `options`, alignment to `length` (word-aligned with `words`) and a 1-epoch tiny `mult` fine-tuning
+    into `results/finetune`. Returns the manifest."""
+    from aemt.align.split import align_split
+    from aemt.dataset import demo
+    from aemt.dataset.manifest import write_manifest
+    from aemt.features.runner import run_shard
+    from aemt.train.finetune import run_finetune
+
+    data, res = root / "ds", root / "results"
+    demo.generate(data, n_train=4, n_valid=1, n_test=2, n_unlabeled=0, seconds=1.0, fps=8)
+    pattern = "Raw/{video_id}/{clip_id}.mp4"
+    manifest = write_manifest(data, "label.csv", None, pattern, "sims", 64, res / "manifest.csv")
+    if words:
+        from aemt.asr.recognizer import AsrOptions
+        from aemt.asr.runner import asr_shard
+
+        done = res / "asr" / "shard_0000.csv"
+        asr_shard(res / "manifest.csv", 0, res / "asr", done, "missing", AsrOptions())
+    for modality, opts in options.items():
+        out = res / "features" / modality
+        extra = {"transcripts": done} if words and modality == "text" else {}
+        run_shard(modality, res / "manifest.csv", 0, out, out / "shard_0000.csv", opts, **extra)
+    mode = {"mode": "words", "asr_dir": res / "asr"} if words else {}
+    for split in ("train", "valid", "test"):
+        align_split(res / "manifest.csv", res / "features", split, length, res / "aligned" / split,
+                    **mode)  # fmt: skip
+    hp = {"model": TINY, "train": DEMO_TRAIN}
+    run_finetune(res / "aligned", res / "finetune", hp, None, "sims", "mult", 1111, threads=2)
+    return manifest

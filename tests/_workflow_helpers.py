@@ -2,16 +2,43 @@
 
 from __future__ import annotations
 
+import copy
 import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import yaml
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 WORKFLOW_PARTS = ("Snakefile", "rules", "workflow", "config", "profiles", "envs")
 # Targets built once per test session by the `tiny_run` fixture (tests/conftest.py).
 TINY_TARGETS = ("all", "sensitivity", "robustness", "report")
+
+
+def read_yaml(path: str | Path) -> dict:
+    """A YAML file, by its path relative to the repository root (or an absolute one)."""
+    return yaml.safe_load((REPO_ROOT / path).read_text())
+
+
+def _merge(base: dict, extra: dict) -> dict:
+    """Snakemake's --configfile overlay: nested dicts merge, other values replace."""
+    out = copy.deepcopy(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def config(*overlays: str) -> dict:
+    """config/config.yaml with the overlays `config/<name>` merged in order, as Snakemake does."""
+    cfg = read_yaml("config/config.yaml")
+    for name in overlays:
+        cfg = _merge(cfg, read_yaml(f"config/{name}"))
+    return cfg
 
 
 def copy_workflow(dest: Path) -> Path:

@@ -4,7 +4,6 @@ offline model, and (with ../shared/data) real speech at a known offset: word tim
 
 from __future__ import annotations
 
-import json
 import wave
 from pathlib import Path
 
@@ -21,11 +20,7 @@ from aemt.constants import TRANSCRIPT_COLUMNS
 from aemt.errors import UserError
 from aemt.features.media import decode_audio
 from aemt.io import save_rows
-from tests._media_helpers import kill_midway, make_clip, write_manifest
-
-
-def records(out: Path) -> dict[str, dict]:
-    return {f"{p.parent.name}/{p.stem}": json.loads(p.read_text()) for p in out.glob("*/*.json")}
+from tests._media_helpers import file_id, kill_midway, make_clip, read_sidecars, write_manifest
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +46,7 @@ def test_no_audio_and_silent_clips(clips, tmp_path):
     done = tmp_path / "shard_0000.csv"
     asr_shard(clips / "manifest.csv", 0, tmp_path, done, "missing", AsrOptions())
     table = pd.read_csv(done, dtype=str, keep_default_na=False).set_index("key")
-    found = records(tmp_path)
+    found = read_sidecars(tmp_path)
     assert "gone/x" not in found and table.loc["gone/x", "status"] == "missing_video"
     # No audio stream: the clip keeps its status and label text; words spread over the clip.
     mute = found["mute/label"]
@@ -99,9 +94,9 @@ def test_never_mode_runs_no_model_and_always_uses_speech(clips, tmp_path):
         AsrOptions(model="/no/such/model"),
     )  # fmt: skip  (never resolved)
     assert {row[2] for row in table} == {"label"}
-    assert all(r["model"] is None for r in records(tmp_path / "n").values())
+    assert all(r["model"] is None for r in read_sidecars(tmp_path / "n").values())
     asr_shard(clips / "manifest.csv", 0, tmp_path / "a", tmp_path / "a.csv", "always", AsrOptions())
-    found = records(tmp_path / "a")
+    found = read_sidecars(tmp_path / "a")
     assert found["tone/label"]["source"] == "asr" and found["tone/label"]["status"] == "empty_text"
     assert found["mute/label"]["source"] == "label"  # no audio: the label text is all there is
 
@@ -135,21 +130,21 @@ def test_killed_shard_resumes_without_redoing_finished_clips(tmp_path):
     pid = kill_midway(args, out)
     finished = sorted(out.glob("*/*.json"))
     assert 2 <= len(finished) < n and not done.exists()
-    before = {p: (p.stat().st_ino, p.stat().st_mtime_ns) for p in finished}
+    before = {p: file_id(p) for p in finished}
     stray = out / "v" / f".{rows[-1]['clip_id']}.json.{pid}.tmp"  # as the killed writer leaves
     stray.write_text("{")
     table = asr_shard(manifest, 0, out, done, "missing", AsrOptions())
-    assert {p: (p.stat().st_ino, p.stat().st_mtime_ns) for p in finished} == before
+    assert {p: file_id(p) for p in finished} == before
     assert [row[0] for row in table] == [f"v/{i:02d}" for i in range(n)]
-    assert len(pd.read_csv(done)) == n and len(records(out)) == n
+    assert len(pd.read_csv(done)) == n and len(read_sidecars(out)) == n
     assert not list(out.rglob("*.tmp"))
     # A changed label text or setting redoes the clip; nothing else.
     rows[0]["text"] = "hello there"
     write_manifest(manifest, rows)
     asr_shard(manifest, 0, out, done, "missing", AsrOptions())
-    after = {p: (p.stat().st_ino, p.stat().st_mtime_ns) for p in finished}
+    after = {p: file_id(p) for p in finished}
     assert [p.stem for p in finished if after[p] != before[p]] == ["00"]
-    assert records(out)["v/00"]["text"] == "hello there"
+    assert read_sidecars(out)["v/00"]["text"] == "hello there"
 
 
 def write_wav(path: Path, samples: np.ndarray, rate: int = 16000) -> Path:
@@ -178,7 +173,8 @@ def test_real_speech_at_a_known_offset(shared_data, tmp_path):
     ]  # fmt: skip
     manifest = write_manifest(tmp_path / "manifest.csv", rows)
     asr_shard(manifest, 0, tmp_path / "asr", tmp_path / "done.csv", "missing", AsrOptions())
-    plain, late = records(tmp_path / "asr")["a/plain"], records(tmp_path / "asr")["a/late"]
+    found = read_sidecars(tmp_path / "asr")
+    plain, late = found["a/plain"], found["a/late"]
     assert plain["text"].lower() == "and you always want to see it in the superlative degree."
     heard = late["recognised"]["words"]
     assert [normalise(w["word"]) for w in heard] == [normalise(w["word"]) for w in plain["words"]]

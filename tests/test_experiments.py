@@ -6,28 +6,9 @@ import copy
 import json
 
 import pytest
-import yaml
 
 from aemt import experiments as design
-from tests.conftest import REPO_ROOT
-
-
-def _merge(base: dict, extra: dict) -> dict:
-    """Snakemake's --configfile overlay: nested dicts merge, other values replace."""
-    out = copy.deepcopy(base)
-    for key, value in extra.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _merge(out[key], value)
-        else:
-            out[key] = value
-    return out
-
-
-def config(*overlays: str) -> dict:
-    cfg = yaml.safe_load((REPO_ROOT / "config" / "config.yaml").read_text())
-    for name in overlays:
-        cfg = _merge(cfg, yaml.safe_load((REPO_ROOT / "config" / name).read_text()))
-    return cfg
+from tests._workflow_helpers import config
 
 
 def test_pretrainings_add_one_per_new_lambda1_value():

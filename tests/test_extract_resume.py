@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from aemt.features.runner import run_shard
-from tests._media_helpers import kill_midway, make_clip, write_manifest
+from tests._media_helpers import file_id, kill_midway, make_clip, write_manifest
 
 N_CLIPS = 8
 
@@ -31,11 +31,6 @@ def dataset(tmp_path_factory) -> Path:
     return root
 
 
-def stat(path: Path) -> tuple[int, int]:
-    info = path.stat()
-    return info.st_ino, info.st_mtime_ns
-
-
 def test_killed_shard_resumes_without_redoing_finished_clips(dataset, tmp_path):
     out, done = tmp_path / "visual", tmp_path / "visual" / "shard_0.csv"
     args = ["extract", "visual", "--manifest", str(dataset / "manifest.csv"), "--shard", "0",
@@ -43,7 +38,7 @@ def test_killed_shard_resumes_without_redoing_finished_clips(dataset, tmp_path):
     pid = kill_midway(args, out, timeout=90)
     finished = sorted(out.glob("*/*.json"))
     assert 2 <= len(finished) < N_CLIPS and not done.exists()
-    before = {p: (stat(p), stat(p.with_suffix(".npy"))) for p in finished}
+    before = {p: (file_id(p), file_id(p.with_suffix(".npy"))) for p in finished}
 
     # Leftovers that must never count as complete: an .npy without sidecar, a temporary sidecar.
     todo = [
@@ -62,7 +57,7 @@ def test_killed_shard_resumes_without_redoing_finished_clips(dataset, tmp_path):
     options = {"align_length": 25}
     table = run_shard("visual", dataset / "manifest.csv", 0, out, done, options)
     for path, (side, npy) in before.items():  # finished clips untouched
-        assert stat(path) == side and stat(path.with_suffix(".npy")) == npy
+        assert file_id(path) == side and file_id(path.with_suffix(".npy")) == npy
     for i in range(N_CLIPS):
         base = out / f"v{i % 2}" / f"{i:03d}"
         sidecar = json.loads(base.with_suffix(".json").read_text())
@@ -83,12 +78,12 @@ def test_changed_config_or_damaged_outputs_are_redone(dataset, tmp_path):
     damaged_json, missing_npy = out / "v0" / "002.json", out / "v1" / "001.npy"
     damaged_json.write_text("{ not json")
     missing_npy.unlink()
-    untouched = stat(first.with_suffix(".json"))
+    untouched = file_id(first.with_suffix(".json"))
     run_shard("audio", manifest, 0, out, done, {"threads": 2})  # run-time option: same hash
-    assert stat(first.with_suffix(".json")) == untouched
+    assert file_id(first.with_suffix(".json")) == untouched
     assert json.loads(damaged_json.read_text())["shape"][1] == 25 and missing_npy.exists()
     run_shard("audio", manifest, 0, out, done, {"feature_set": "ComParE_2016"})
-    assert stat(first.with_suffix(".json")) != untouched  # new configuration: redone
+    assert file_id(first.with_suffix(".json")) != untouched  # new configuration: redone
     assert np.load(first.with_suffix(".npy")).shape[1] == 65
 
 
@@ -109,9 +104,9 @@ def test_unreadable_clip_is_recorded_then_retried(dataset, tmp_path):
     sidecar = json.loads((out / "a" / "junk.json").read_text())
     assert sidecar["shape"] == [0, 25] and "cannot open" in sidecar["error"]
     junk.write_bytes(good.read_bytes())  # the user replaces the broken file
-    kept = stat(out / "a" / "good.json")
+    kept = file_id(out / "a" / "good.json")
     table = run_shard("audio", manifest, 0, out, done, {})
-    assert list(table["status"]) == ["ok", "ok"] and stat(out / "a" / "good.json") == kept
+    assert list(table["status"]) == ["ok", "ok"] and file_id(out / "a" / "good.json") == kept
 
 
 def test_read_shard_keeps_strings_and_names_bad_cells(dataset, tmp_path):

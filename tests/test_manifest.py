@@ -17,6 +17,7 @@ from aemt.dataset import labels
 from aemt.dataset.clips import count_shards, read_manifest
 from aemt.dataset.manifest import build_manifest, probe_video
 from aemt.errors import UserError
+from tests._media_helpers import mux_audio
 
 HEADER = "video_id,clip_id,text,label,label_T,label_A,label_V,annotation,mode\n"
 SCHEMA = Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "labels.schema.yaml"
@@ -43,13 +44,7 @@ def make_mp4(
         if sound is not None:
             n = 16000 * frames // fps
             wave = (0.3 * np.sin(2 * np.pi * 220 * np.arange(n) / 16000)).astype(np.float32)
-            for start in range(0, n, 1024):
-                frame = av.AudioFrame.from_ndarray(
-                    wave[None, start : start + 1024], format="flt", layout="mono"
-                )
-                frame.sample_rate, frame.pts = 16000, start
-                out.mux(sound.encode(frame))
-            out.mux(sound.encode())
+            mux_audio(out, sound, wave[None], 16000, "mono")  # [1, n]
     return path
 
 

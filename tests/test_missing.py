@@ -8,7 +8,6 @@ import json
 
 import pytest
 import torch
-import yaml
 
 from aemt import experiments as design
 from aemt.constants import MODALITIES
@@ -20,14 +19,10 @@ from aemt.train.missing import drop_steps, modality_dropout
 from aemt.train.pretrain import run_pretrain
 from aemt.train.runtime import setup_runtime
 from aemt.train.splits import Normaliser, Tensors, load_split, to_tensors
-from tests._train_helpers import hparams, write_aligned
-from tests.conftest import REPO_ROOT
+from tests._train_helpers import Killed, hparams, kill_after, write_aligned
+from tests._workflow_helpers import config as workflow_config
 
 SMALL = {"train": 16, "valid": 8, "test": 8, "unlabeled": 8}
-
-
-class Killed(Exception):
-    """Raised after an epoch to simulate a killed job."""
 
 
 @pytest.fixture(scope="module")
@@ -97,15 +92,10 @@ def test_modality_dropout_is_applied_to_training_batches_only(aligned, tmp_path,
 
 def test_modality_dropout_run_resumes_exactly(aligned, tmp_path):
     hp = hparams("finetune", epochs=3, batch_size=8, modality_dropout=0.4)
-
-    def killed_after_2(epoch: int) -> None:
-        if epoch == 2:
-            raise Killed(epoch)
-
     whole = run_finetune(aligned, tmp_path / "a", hp, None, "sims", "aemt_md", 7, threads=1)
     with pytest.raises(Killed):
         run_finetune(
-            aligned, tmp_path / "k", hp, None, "sims", "aemt_md", 7, 1, on_epoch_end=killed_after_2
+            aligned, tmp_path / "k", hp, None, "sims", "aemt_md", 7, 1, on_epoch_end=kill_after(2)
         )
     resumed = run_finetune(aligned, tmp_path / "k", hp, None, "sims", "aemt_md", 7, threads=1)
     assert resumed == whole
@@ -124,7 +114,7 @@ def test_every_config_variant_predicts_finite_scores_with_modalities_masked(alig
     """Each variant of config/config.yaml: pretrained (if it is) and fine-tuned by the same calls and
     `--hparams` as the workflow's jobs (1 epoch), reloaded from its model.pt as `aemt predict` and
     `aemt robustness` do, then fed a test split with one modality, two, or all three fully masked."""
-    config = yaml.safe_load((REPO_ROOT / "config" / "config.yaml").read_text())
+    config = workflow_config()
     runtime = setup_runtime(1, "cpu")
     test = load_split(aligned, "test")
     pretrained = {}

@@ -17,14 +17,10 @@ import pandas as pd
 import pytest
 
 from aemt import cli
-from aemt.align.split import align_split
 from aemt.commands.predict import transcripts_for
 from aemt.constants import MODALITIES
-from aemt.dataset import demo
-from aemt.dataset.manifest import write_manifest
 from aemt.errors import UserError
 from aemt.features.base import Clip
-from aemt.features.runner import run_shard
 from aemt.predict import (
     PredictConfig,
     build_plan,
@@ -35,15 +31,12 @@ from aemt.predict import (
     predict_videos,
 )
 from aemt.predict.run import transcribe
-from aemt.train.finetune import run_finetune
 from aemt.train.pretrain import run_pretrain
 from aemt.train.splits import load_split
 from tests._media_helpers import make_tiny_bert
-from tests._train_helpers import altered_checkpoint
+from tests._train_helpers import DEMO_TRAIN, TINY, altered_checkpoint, demo_pipeline
 
 LENGTH = 8
-TINY = {"d_model": 8, "n_heads": 2, "enc_layers": 1, "dec_layers": 1}
-TINY |= {"cross_layers": 1, "self_layers": 1}
 # The fixture's 1-clip valid split makes the training metrics warn that Corr is undefined.
 pytestmark = pytest.mark.filterwarnings("ignore:Corr:RuntimeWarning")
 OPTIONS = {
@@ -66,21 +59,11 @@ class Trained:
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> Trained:
     root = tmp_path_factory.mktemp("predict")
-    data, res = root / "ds", root / "results"
-    demo.generate(data, n_train=4, n_valid=1, n_test=2, n_unlabeled=0, seconds=1.0, fps=8)
-    pattern = "Raw/{video_id}/{clip_id}.mp4"
-    manifest = write_manifest(data, "label.csv", None, pattern, "sims", 64, res / "manifest.csv")
-    for modality, options in OPTIONS.items():
-        out = res / "features" / modality
-        run_shard(modality, res / "manifest.csv", 0, out, out / "shard_0000.csv", options)
-    for split in ("train", "valid", "test"):
-        align_split(res / "manifest.csv", res / "features", split, LENGTH, res / "aligned" / split)
-    train = {"epochs": 1, "batch_size": 4, "early_stop": 2, "lr_patience": 1}
-    hp = {"model": TINY, "train": train}
-    ft = res / "finetune"
-    run_finetune(res / "aligned", ft, hp, None, "sims", "mult", 1111, threads=2)
-    pt = res / "pretrain"
-    run_pretrain(res / "aligned", pt, {"model": TINY, "train": {**train, "seed": 1}}, threads=2)
+    manifest = demo_pipeline(root, LENGTH, OPTIONS)
+    res = root / "results"
+    ft, pt = res / "finetune", res / "pretrain"
+    hp = {"model": TINY, "train": {**DEMO_TRAIN, "seed": 1}}
+    run_pretrain(res / "aligned", pt, hp, threads=2)
     return Trained(
         root=root,
         manifest=manifest,

@@ -12,14 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from aemt.align.split import align_split
-from aemt.asr.recognizer import AsrOptions
-from aemt.asr.runner import asr_shard
 from aemt.constants import MODALITIES
-from aemt.dataset import demo
-from aemt.dataset.manifest import write_manifest
 from aemt.errors import UserError
-from aemt.features.runner import run_shard
 from aemt.predict import (
     PredictConfig,
     build_plan,
@@ -28,13 +22,10 @@ from aemt.predict import (
     make_clips,
     predict_videos,
 )
-from aemt.train.finetune import run_finetune
 from aemt.train.splits import load_split
-from tests._train_helpers import altered_checkpoint
+from tests._train_helpers import altered_checkpoint, demo_pipeline
 
 LENGTH = 10
-TINY = {"d_model": 8, "n_heads": 2, "enc_layers": 1, "dec_layers": 1}
-TINY |= {"cross_layers": 1, "self_layers": 1}
 pytestmark = pytest.mark.filterwarnings("ignore:Corr:RuntimeWarning")
 
 
@@ -49,27 +40,12 @@ class Trained:
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> Trained:
     root = tmp_path_factory.mktemp("predict_words")
-    data, res = root / "ds", root / "results"
-    demo.generate(data, n_train=4, n_valid=1, n_test=2, n_unlabeled=0, seconds=1.0, fps=8)
-    pattern = "Raw/{video_id}/{clip_id}.mp4"
-    manifest = write_manifest(data, "label.csv", None, pattern, "sims", 64, res / "manifest.csv")
-    done = res / "asr" / "shard_0000.csv"
-    asr_shard(res / "manifest.csv", 0, res / "asr", done, "missing", AsrOptions())
     options = {"text": {"max_tokens": 16}, "audio": {}, "visual": {"align_length": LENGTH}}
-    for modality, opts in options.items():
-        out = res / "features" / modality
-        extra = {"transcripts": done} if modality == "text" else {}
-        run_shard(modality, res / "manifest.csv", 0, out, out / "shard_0000.csv", opts, **extra)
-    for split in ("train", "valid", "test"):
-        align_split(res / "manifest.csv", res / "features", split, LENGTH, res / "aligned" / split,
-                    mode="words", asr_dir=res / "asr")  # fmt: skip
-    train = {"epochs": 1, "batch_size": 4, "early_stop": 2, "lr_patience": 1}
-    ft = res / "finetune"
-    run_finetune(res / "aligned", ft, {"model": TINY, "train": train}, None, "sims", "mult", 1111,
-                 threads=2)  # fmt: skip
+    manifest = demo_pipeline(root, LENGTH, options, words=True)
+    ft = root / "results" / "finetune"
     return Trained(
         manifest=manifest,
-        aligned=res / "aligned",
+        aligned=root / "results" / "aligned",
         finetuned=ft / "model.pt",
         predictions=pd.read_csv(ft / "predictions.csv", dtype={"key": str}),
     )

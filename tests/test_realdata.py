@@ -13,7 +13,7 @@ import pytest
 
 from aemt.features.media import decode_audio, video_info
 from aemt.features.runner import run_shard
-from tests._media_helpers import write_manifest
+from tests._media_helpers import read_sidecars, write_manifest
 
 pytestmark = pytest.mark.realdata
 
@@ -36,26 +36,23 @@ VISUAL_ONLY = [  # clips only the visual test reads (film frames: borders, small
 FACE_RATE = {"sims/video_0001_0008": 0.9, "sims/aqgy_00022": 0.85}
 
 
+def real_row(shared_data, video_id: str, clip_id: str, rel: str, text: str) -> dict:
+    """A manifest row for the real clip `rel` (a path under the shared data), with its duration."""
+    path = shared_data / rel
+    return {"video_id": video_id, "clip_id": clip_id, "video": path, "text": text,
+            "duration": video_info(path).duration}  # fmt: skip
+
+
 @pytest.fixture(scope="module")
 def manifest(shared_data, tmp_path_factory):
-    rows = []
-    for video_id, clip_id, rel, text in CLIPS:
-        path = shared_data / rel
-        rows.append(
-            {"video_id": video_id, "clip_id": clip_id, "video": path, "text": text,
-             "duration": video_info(path).duration}
-        )  # fmt: skip
+    rows = [real_row(shared_data, *clip) for clip in CLIPS]
     return write_manifest(tmp_path_factory.mktemp("real") / "manifest.csv", rows)
-
-
-def sidecars(out) -> dict[str, dict]:
-    return {f"{p.parent.name}/{p.stem}": json.loads(p.read_text()) for p in out.glob("*/*.json")}
 
 
 def test_audio_on_real_clips(manifest, tmp_path, shared_data):
     table = run_shard("audio", manifest, 0, tmp_path, tmp_path / "shard_0.csv", {})
     assert set(table["status"]) == {"ok"}
-    for key, sidecar in sidecars(tmp_path).items():
+    for key, sidecar in read_sidecars(tmp_path).items():
         features = np.load(tmp_path / f"{key}.npy")
         assert features.shape == (sidecar["shape"][0], 25)
         assert abs(features.shape[0] - 100 * sidecar["duration"]) < 10
@@ -68,16 +65,12 @@ def test_audio_on_real_clips(manifest, tmp_path, shared_data):
 @pytest.fixture(scope="module")
 def visual(shared_data, tmp_path_factory):
     """Visual features of every real clip (one shard, default options): (folder, sidecars)."""
-    rows = [
-        {"video_id": v, "clip_id": c, "video": shared_data / rel, "text": text,
-         "duration": video_info(shared_data / rel).duration}
-        for v, c, rel, text in CLIPS + VISUAL_ONLY
-    ]  # fmt: skip
+    rows = [real_row(shared_data, *clip) for clip in CLIPS + VISUAL_ONLY]
     out = tmp_path_factory.mktemp("real_visual")
     manifest = write_manifest(out / "manifest.csv", rows)
     table = run_shard("visual", manifest, 0, out / "features", out / "shard_0.csv", {})
     assert set(table["status"]) == {"ok"}
-    return out / "features", sidecars(out / "features")
+    return out / "features", read_sidecars(out / "features")
 
 
 def test_visual_on_real_clips(visual):
@@ -132,7 +125,7 @@ def test_text_on_real_transcripts(manifest, tmp_path):
     table = run_shard("text", manifest, 0, tmp_path, tmp_path / "shard_0.csv", {})
     statuses = dict(zip(table["key"], table["status"], strict=True))
     assert statuses["mosi/0h-zjBukYpk_24"] == "ok" and statuses["sims/aqgy_00022"] == "empty_text"
-    sidecar = sidecars(tmp_path)["mosi/0h-zjBukYpk_24"]
+    sidecar = read_sidecars(tmp_path)["mosi/0h-zjBukYpk_24"]
     assert sidecar["tokens"] == ["[CLS]", "i", "mean", "that", "was", "impressive", "[SEP]"]
     assert np.load(tmp_path / "mosi" / "0h-zjBukYpk_24.npy").shape == (7, 384)
     assert pd.read_csv(tmp_path / "shard_0.csv").shape == (len(CLIPS), 3)
@@ -147,8 +140,7 @@ def test_asr_word_error_rate_on_mosi(shared_data, tmp_path):
     table = pd.read_csv(shared_data / "mosi" / "mosi_segments.tsv", sep="\t", dtype=str)
     reference = dict(zip(table["segment_id"], table["transcript_upper"], strict=True))
     mosi = [(v, c, rel) for v, c, rel, _ in CLIPS if v == "mosi"]
-    rows = [{"video_id": v, "clip_id": c, "video": shared_data / rel, "text": "",
-             "duration": video_info(shared_data / rel).duration} for v, c, rel in mosi]  # fmt: skip
+    rows = [real_row(shared_data, v, c, rel, "") for v, c, rel in mosi]
     manifest = write_manifest(tmp_path / "manifest.csv", rows)
     asr_shard(manifest, 0, tmp_path / "asr", tmp_path / "done.csv", "missing", AsrOptions())
     errors = words = 0

@@ -26,9 +26,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 
-from tests._workflow_helpers import REPO_ROOT, copy_workflow
+from tests._workflow_helpers import REPO_ROOT, copy_workflow, read_yaml
 
 GPU_RULES = {"pretrain", "finetune"}
 # The per-shard rules behind the manifest checkpoint (speech recognition and the three extractors).
@@ -142,7 +141,7 @@ def test_slurm_profile_sets_partition_account_and_gpu_of_every_job(tmp_path):
 
 def test_ci_profile_keeps_squeue_status_and_the_ci_partition():
     """The CI profile must not fall back to sacct (no slurmdbd: it would wait forever)."""
-    profile = yaml.safe_load((REPO_ROOT / "profiles/slurm-ci/config.yaml").read_text())
+    profile = read_yaml("profiles/slurm-ci/config.yaml")
     assert profile["executor"] == "slurm"
     assert profile["slurm-status-command"] == "squeue"
     assert profile["default-resources"]["slurm_partition"] == "'debug'"
@@ -262,7 +261,7 @@ def test_tiny_dag_through_slurm_matches_local_run(slurm_cluster, tiny_run, tmp_p
         assert np.array_equal(np.load(local / rel), np.load(slurm / rel)), rel
     for rel in sorted(p.relative_to(local) for p in (local / "aligned").rglob("meta.csv")):
         pd.testing.assert_frame_equal(pd.read_csv(local / rel), pd.read_csv(slurm / rel))
-    test = yaml.safe_load((REPO_ROOT / "config/test.yaml").read_text())
+    test = read_yaml("config/test.yaml")
     seeds = test["seeds"]
     for variant in test["run_variants"]:
         for seed in seeds:

@@ -61,7 +61,7 @@ def test_the_face_whose_mouth_follows_the_voice_is_chosen(extractor, voices, tmp
     assert not features[~mask].any()
 
 
-def test_largest_mode_and_clips_without_audio_take_the_prominent_face(voices, tmp_path):
+def test_largest_mode_and_clips_without_audio_take_the_prominent_face(extractor, voices, tmp_path):
     (voice, talking), (_, other) = voices
     actors = [Actor(0, LEFT, SMALL, talking), Actor(1, RIGHT, BIG, other)]
     largest = make_extractor("visual", {"speaker": "largest"})
@@ -71,11 +71,7 @@ def test_largest_mode_and_clips_without_audio_take_the_prominent_face(voices, tm
         largest.close()
     assert sidecar["speaker"]["method"] == "largest" and sidecar["config"]["speaker"] == "largest"
     assert np.nanmean(centres_x(sidecar)) > 0.6  # the big face on the right, not the speaker
-    sync = make_extractor("visual", {})
-    try:
-        _, silent = run(sync, make_scene(tmp_path / "b.mp4", actors, None))
-    finally:
-        sync.close()
+    _, silent = run(extractor, make_scene(tmp_path / "b.mp4", actors, None))
     assert (silent["speaker"]["method"], silent["speaker"]["reason"]) == ("largest", "no_audio")
     assert np.nanmean(centres_x(silent)) > 0.6
 

@@ -22,21 +22,9 @@ from aemt.train import finetune as ft
 from aemt.train.finetune import run_finetune
 from aemt.train.pretrain import run_pretrain
 from aemt.train.splits import Normaliser, load_split
-from tests._train_helpers import DIMS, hparams, write_aligned
+from tests._train_helpers import DIMS, Killed, hparams, kill_after, write_aligned
 
 SMALL = {"train": 24, "valid": 8, "test": 8, "unlabeled": 16}
-
-
-class Killed(Exception):
-    """Raised from `on_epoch_end` to simulate a job killed after an epoch."""
-
-
-def kill_after(k: int):
-    def hook(epoch: int) -> None:
-        if epoch == k:
-            raise Killed(epoch)
-
-    return hook
 
 
 @pytest.fixture(scope="module")

@@ -9,9 +9,8 @@ import shutil
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 
-from tests._workflow_helpers import REPO_ROOT, copy_workflow, snakemake
+from tests._workflow_helpers import copy_workflow, read_yaml, snakemake
 
 pytestmark = pytest.mark.slow
 
@@ -30,7 +29,7 @@ def test_lint_and_dry_run_on_demo_config(tmp_path):
 
 
 def test_manifest_and_aligned_shapes(tiny_run):
-    config = yaml.safe_load((REPO_ROOT / "config" / "test.yaml").read_text())
+    config = read_yaml("config/test.yaml")
     demo = config["datasets"]["tiny"]["demo"]
     length = config["align"]["length"]
     manifest = pd.read_csv(tiny_run / "results/tiny/manifest.csv", dtype={"clip_id": str})
@@ -55,7 +54,7 @@ def test_manifest_and_aligned_shapes(tiny_run):
 
 
 def test_finetune_outputs_and_summary(tiny_run):
-    test = yaml.safe_load((REPO_ROOT / "config" / "test.yaml").read_text())
+    test = read_yaml("config/test.yaml")
     seeds = test["seeds"]
     for variant in test["run_variants"]:
         for seed in seeds:
@@ -78,7 +77,7 @@ def test_finetune_outputs_and_summary(tiny_run):
 
 
 def test_robustness_outputs(tiny_run):
-    test = yaml.safe_load((REPO_ROOT / "config" / "test.yaml").read_text())
+    test = read_yaml("config/test.yaml")
     frame = pd.read_csv(tiny_run / "results/tiny/robustness.csv")
     assert list(frame.columns) == ["variant", "seed", "protocol", "rate", *SIMS_ORDER]
     assert list(pd.unique(frame["variant"])) == test["run_variants"]
