@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from aemt.constants import ALL_SPLITS, EXCLUDED, FEATURE_DIR, MODALITIES, OK
-from aemt.dataset.clips import manifest_frame, read_manifest
+from aemt.constants import ALL_SPLITS, FEATURE_DIR, MODALITIES, OK
+from aemt.dataset.clips import is_excluded, read_manifest, split_flags
 from aemt.errors import UserError
 from aemt.io import load_json
 from aemt.report.speakers import speaker_fields
@@ -31,7 +31,13 @@ def split_order(aligned: Sequence[Path]) -> list[Path]:
 
 
 def flags_of(status: str) -> list[str]:
-    return [f for f in str(status).split(";") if f and f != OK] or [OK]
+    """The flags of a status, sorted, or [ok]."""
+    return sorted(split_flags(status)) or [OK]
+
+
+def excluded(clips: pd.DataFrame) -> pd.Series:
+    """Per clip: whether its status keeps it out of the tensors (missing, empty or unreadable video)."""
+    return clips["status"].map(is_excluded)
 
 
 def _words(text: object) -> int:
@@ -56,19 +62,16 @@ def clips_from_features(
     """One row per manifest clip, with sidecar-derived rates; and one example sidecar per modality."""
     from tqdm import tqdm
 
-    manifest = manifest_frame(read_manifest(manifest_path))
     features = Path(features_dir)
     rows, examples = [], {}
-    for rec in tqdm(
-        manifest.itertuples(index=False), total=len(manifest), desc="sidecars", file=sys.stderr
-    ):
-        flags = set(flags_of(rec.status))
+    for rec in tqdm(read_manifest(manifest_path), desc="sidecars", file=sys.stderr):
+        flags = split_flags(rec.status)
         row = {
             "key": rec.key,
             "split": rec.split,
-            "duration": pd.to_numeric(getattr(rec, "duration", ""), errors="coerce"),
-            "words": _words(getattr(rec, "text", "")),
-            "reason": getattr(rec, "reason", ""),
+            "duration": rec.duration,
+            "words": _words(rec.text),
+            "reason": rec.reason,
             "tokens": np.nan,
             "face_rate": np.nan,
             "frames": np.nan,
@@ -90,7 +93,6 @@ def clips_from_features(
                 row["audio_rate"] = float(mask.mean()) if mask.size else 0.0
             else:
                 row["tokens"] = int((side.get("shape") or [0])[0])
-        flags.discard(OK)
         row["status"] = ";".join(sorted(flags)) or OK
         rows.append(row)
     return pd.DataFrame(rows), examples
@@ -143,9 +145,9 @@ def status_table(clips: pd.DataFrame) -> pd.DataFrame:
     cols = [OK] if OK in table.columns else []
     table = table[cols + sorted(c for c in table.columns if c != OK)]
     totals = clips.groupby("split").size()
-    excluded = clips[clips["status"].map(lambda s: bool(set(flags_of(s)) & set(EXCLUDED)))]
+    left_out = clips[excluded(clips)]
     table["total clips"] = totals.reindex(table.index)
-    table["in tensors"] = table["total clips"] - excluded.groupby("split").size().reindex(
+    table["in tensors"] = table["total clips"] - left_out.groupby("split").size().reindex(
         table.index, fill_value=0
     )
     table.columns.name = None
@@ -210,6 +212,6 @@ def add_transcripts(clips: pd.DataFrame, transcripts: Path) -> pd.DataFrame:
     )
     spoken = out["words"].to_numpy() > 0
     out.loc[spoken, "status"] = [
-        ";".join(sorted(set(flags_of(s)) - {"empty_text"})) or OK for s in out.loc[spoken, "status"]
+        ";".join(sorted(split_flags(s) - {"empty_text"})) or OK for s in out.loc[spoken, "status"]
     ]
     return out
