@@ -19,7 +19,7 @@ import pandas as pd
 from aemt.constants import ALL_SPLITS, FEATURE_DIR, MODALITIES, OK
 from aemt.dataset.clips import is_excluded, read_manifest, split_flags
 from aemt.errors import UserError
-from aemt.io import load_json
+from aemt.io import load_json, read_csv_rows, require_columns
 from aemt.report.speakers import speaker_fields
 
 
@@ -106,6 +106,11 @@ def clips_from_aligned(aligned: Sequence[Path]) -> pd.DataFrame:
     frames = []
     for folder in split_order(aligned):
         split = folder.name
+        for path in (folder / "meta.csv", *(folder / f"{m}_mask.npy" for m in MODALITIES)):
+            if not path.is_file():
+                raise UserError(
+                    f"{path}: not found; build the aligned dataset first (snakemake aligned)"
+                )
         meta = pd.read_csv(
             folder / "meta.csv", dtype={"key": str, "status": str}, keep_default_na=False
         )
@@ -192,10 +197,7 @@ def add_transcripts(clips: pd.DataFrame, transcripts: Path) -> pd.DataFrame:
     ran); `words` counts the words of the transcript used; a clip whose
     transcript came from speech loses the manifest's `empty_text` flag.
     """
-    table = pd.read_csv(
-        transcripts, dtype={"key": str, "text": str, "source": str, "status": str},
-        keep_default_na=False,
-    ).set_index("key")  # fmt: skip
+    table = _read_transcripts(Path(transcripts))
     missing = sorted(set(clips["key"]) - set(table.index))
     if missing:
         raise UserError(
@@ -215,3 +217,25 @@ def add_transcripts(clips: pd.DataFrame, transcripts: Path) -> pd.DataFrame:
         ";".join(sorted(split_flags(s) - {"empty_text"})) or OK for s in out.loc[spoken, "status"]
     ]
     return out
+
+
+TRANSCRIPT_FIELDS = ("key", "text", "source", "match_rate", "mean_logprob", "asr_words")
+
+
+def _read_transcripts(path: Path) -> pd.DataFrame:
+    """transcripts.csv as strings, indexed by clip key; a missing column or a clip listed twice is a
+    UserError naming the file."""
+    if not path.is_file():
+        raise UserError(f"{path}: transcripts file not found; run the asr and transcripts stages")
+    header, records = read_csv_rows(path)
+    require_columns(path, header, TRANSCRIPT_FIELDS)
+    seen: dict[str, int] = {}
+    for line, rec in records:
+        if rec["key"] in seen:
+            raise UserError(
+                f"{path}: line {line}: clip {rec['key']!r} appears twice (first on line "
+                f"{seen[rec['key']]}); rerun the transcripts stage"
+            )
+        seen[rec["key"]] = line
+    rows = [rec for _, rec in records]
+    return pd.DataFrame(rows, columns=header, dtype=str).set_index("key")
