@@ -97,7 +97,7 @@ def text_language(wildcards):
 
 
 def text_model(wildcards):
-    return design.dataset(config, wildcards.dataset).get("text_model", config["text"]["model"])
+    return design.text_model(config, wildcards.dataset)
 
 
 def asr_setting(key):
@@ -138,8 +138,7 @@ def asr_shards(wildcards):
 
 
 def pretrain_input(wildcards):
-    splits = ["train"] + (["unlabeled"] if design.has_unlabeled(config, wildcards.dataset) else [])
-    return design.aligned_files(wildcards.dataset, splits)
+    return design.aligned_files(wildcards.dataset, design.pretrain_splits(config, wildcards.dataset))
 
 
 def pretrain_hparams(wildcards):

@@ -116,6 +116,16 @@ def test_dataset_entries_and_files():
     assert design.is_mmsa(cfg, "pkl") and not design.has_unlabeled(cfg, "pkl")
 
 
+def test_text_model_and_pretrain_splits():
+    cfg = config("test.yaml")
+    assert design.text_model(cfg, "tiny") == cfg["text"]["model"]
+    cfg["datasets"]["tiny"]["text_model"] = "other/bert"
+    assert design.text_model(cfg, "tiny") == "other/bert"
+    assert design.pretrain_splits(cfg, "tiny") == ["train", "unlabeled"]
+    cfg["datasets"]["pkl"] = {"mmsa_pickle": "x.pkl", "root": "."}
+    assert design.pretrain_splits(cfg, "pkl") == ["train"]
+
+
 def test_report_files_follow_the_built_sweeps():
     cfg = config("test.yaml")
     none = design.report_files(cfg, "tiny", lambda path: False)

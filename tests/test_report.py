@@ -15,8 +15,9 @@ import pytest
 from aemt import cli
 from aemt.errors import UserError
 from aemt.evaluate.summary import run_paths, train_mean_baseline
-from aemt.report.clip_stats import clips_from_aligned, status_table
+from aemt.report.clip_stats import add_transcripts, clips_from_aligned, status_table
 from aemt.report.curves import plot_finetune, plot_pretrain
+from aemt.report.pretraining import diagnostics_table
 from aemt.report.quality import QualitySources, write_quality
 from aemt.report.results import class_bins, read_runs, select_best, write_results
 from aemt.report.tables import fmt100
@@ -206,6 +207,12 @@ def test_quality_page_counts_transcripts_from_speech(ds: Path, tmp_path: Path):
     with pytest.raises(UserError, match="no row for clip 'v01/0001'"):
         write_quality(QualitySources(ds / "manifest.csv", ds / "features", [],
                                      tmp_path / "short.csv"), tmp_path / "r2", "demo")  # fmt: skip
+    pd.concat([table, table.iloc[:1]]).to_csv(tmp_path / "twice.csv", index=False)
+    table.drop(columns="match_rate").to_csv(tmp_path / "nocol.csv", index=False)
+    for name, message in (("twice", "line 11: clip 'v01/0001' appears twice"),
+                          ("nocol", "missing column 'match_rate'")):  # fmt: skip
+        with pytest.raises(UserError, match=f"{name}.csv.*{message}"):
+            add_transcripts(pd.DataFrame({"key": ["v01/0001"]}), tmp_path / f"{name}.csv")
 
 
 def test_quality_status_table_counts_flags():
@@ -245,6 +252,22 @@ def test_quality_from_aligned_tensors_only(tmp_path: Path):
     assert "alignment bins" in out.html.read_text()
     with pytest.raises(UserError, match="no aligned split given"):
         write_quality(QualitySources(None, None, []), tmp_path / "out", "empty")
+    (folder / "audio_mask.npy").unlink()
+    with pytest.raises(UserError, match=r"audio_mask.npy: not found.*snakemake aligned"):
+        clips_from_aligned([folder])
+
+
+def test_pretraining_table_without_holdout(ds: Path, tmp_path: Path):
+    """No holdout loss: no selected epoch; a zero mean error: no ratio; bad cells name the file."""
+    history = pd.read_csv(ds / "pretrain/transformer/1111/history.csv")
+    path = tmp_path / "pretrain/cfg/1/history.csv"
+    path.parent.mkdir(parents=True)
+    history.assign(valid_loss=np.nan, mean_recon_audio=0.0).to_csv(path, index=False)
+    row = diagnostics_table([path]).iloc[0]
+    assert row["selected epoch"] == "–" and row["audio: recon MSE / mean MSE"].endswith("(–)")
+    history.assign(valid_loss="x").to_csv(path, index=False)
+    with pytest.raises(UserError, match="cfg/1/history.csv: not a pretraining history"):
+        diagnostics_table([path])
 
 
 def test_cli(ds: Path, tmp_path: Path, capsys):

@@ -72,7 +72,6 @@ PREDICTION_COLUMNS = ("key", "label", "pred")  # finetune/<variant>/<seed>/predi
 # ---- transcripts and word alignment --------------------------------------------------------------
 # A dataset's `asr` key: never (label text only), missing (label text, else recognised), always.
 ASR_MODES = ("never", "missing", "always")
-TRANSCRIPT_SOURCES = ("label", "asr")
 # results/<ds>/transcripts.csv and the asr stage's done-files asr/shard_<KKKK>.csv
 TRANSCRIPT_COLUMNS = (
     *("key", "text", "source", "language"),

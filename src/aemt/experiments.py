@@ -90,6 +90,11 @@ def has_unlabeled(config: dict, name: str) -> bool:
     return not is_mmsa(config, name) and bool(dataset(config, name)["unlabeled"])
 
 
+def text_model(config: dict, name: str) -> str:
+    """The dataset's `text_model`, else the config's `text.model`."""
+    return dataset(config, name).get("text_model", config["text"]["model"])
+
+
 def label_files(config: dict, name: str) -> dict[str, str]:
     """The manifest's inputs: `labels` and, when configured, `unlabeled` (paths under the root)."""
     entry = dataset(config, name)
@@ -118,6 +123,11 @@ def demo_args(config: dict, name: str) -> str:
 
 def aligned_splits(config: dict, name: str) -> list[str]:
     return [*SPLITS, *([UNLABELED] if has_unlabeled(config, name) else [])]
+
+
+def pretrain_splits(config: dict, name: str) -> list[str]:
+    """The splits pretraining reads: train, plus unlabeled when the dataset has one."""
+    return [SPLITS[0], *([UNLABELED] if has_unlabeled(config, name) else [])]
 
 
 def aligned_files(name: str, splits: Iterable[str]) -> list[str]:

@@ -84,11 +84,21 @@ def align_clip(
     `absent` (empty_text / no_audio / no_face) gives zeros with mask False; text is padded or
     truncated, audio and vision are binned in time over the clip's duration.
     """
+    mask, times = clip_frames(modality, values, sidecar, absent)  # [T], [T] (None: text)
+    if times is None:
+        return pad_tokens(values, length, mask)
+    return bin_frames(values, times, mask, clip_duration(sidecar, manifest_duration, times), length)
+
+
+def clip_frames(
+    modality: str, values: np.ndarray, sidecar: dict[str, Any], absent: bool
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """The valid rows of a clip's features [T] (the sidecar's `mask`, all valid by default; none when
+    `absent`) and, for audio and vision, their frame-centre times [T] (s; None for text)."""
     mask = np.asarray(sidecar.get("mask") or np.ones(len(values)), dtype=bool) & (not absent)  # [T]
     if modality == "text":
-        return pad_tokens(values, length, mask)
-    times = frame_times(sidecar, len(values), sidecar.get("key", "?"))  # [T]
-    return bin_frames(values, times, mask, clip_duration(sidecar, manifest_duration, times), length)
+        return mask, None
+    return mask, frame_times(sidecar, len(values), sidecar.get("key", "?"))
 
 
 def frame_times(sidecar: dict, n: int, key: str) -> np.ndarray:

@@ -37,7 +37,6 @@ from aemt.errors import UserError
 from aemt.io import save_csv, save_json, save_npy, sha256_file
 
 UNIMODAL: tuple[str, str, str] = ("T", "A", "V")
-LABELS: tuple[str, ...] = LABEL_VALUES  # meta.csv label columns: label, label_T, label_A, label_V
 
 
 @dataclass
@@ -190,7 +189,7 @@ def _labels(part: dict, where: str, ids: list[str]) -> dict[str, list[float]]:
     """Labels per meta.csv column; absent or NaN unimodal labels fall back to the M label."""
     out: dict[str, list[float]] = {}
     keys = ["regression_labels"] + [f"regression_labels_{m}" for m in UNIMODAL]
-    for col, key in zip(LABELS, keys, strict=True):
+    for col, key in zip(LABEL_VALUES, keys, strict=True):
         if col != "label" and key not in part:
             out[col] = list(out["label"])
             continue

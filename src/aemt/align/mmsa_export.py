@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 
 from aemt import __version__
-from aemt.align.mmsa import LABELS, UNIMODAL
-from aemt.constants import MODALITIES, SPLITS
+from aemt.align.mmsa import UNIMODAL
+from aemt.constants import LABEL_VALUES, MODALITIES, SPLITS
 from aemt.errors import UserError
 from aemt.io import atomic_path, load_json
 
@@ -66,7 +66,7 @@ def export_mmsa(
     for split in splits:
         arrays, meta, info = _read_split(aligned_root / split)
         labels = {c: pd.to_numeric(meta[c], errors="coerce").to_numpy(np.float64)
-                  for c in LABELS if c in meta.columns}  # fmt: skip
+                  for c in LABEL_VALUES if c in meta.columns}  # fmt: skip
         missing = np.flatnonzero(np.isnan(labels["label"])) if "label" in labels else [0]
         if len(missing):
             raise UserError(

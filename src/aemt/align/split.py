@@ -34,7 +34,13 @@ from aemt.constants import (
     MODALITIES,
     OK,
 )
-from aemt.dataset.clips import ManifestRow, join_flags, read_manifest, split_flags
+from aemt.dataset.clips import (
+    ManifestRow,
+    is_excluded,
+    join_flags,
+    read_manifest,
+    split_flags,
+)
 from aemt.errors import UserError
 from aemt.io import load_json, save_json, save_npy, save_rows, sha256_file
 
@@ -156,7 +162,7 @@ def align_split(
     if scale is None and manifest_path.with_suffix(".json").is_file():
         scale = load_json(manifest_path.with_suffix(".json")).get("scale")
     rows = [row for row in manifest if row.split == split]
-    candidates = [row for row in rows if not split_flags(row.status) & EXCLUDED]
+    candidates = [row for row in rows if not is_excluded(row.status)]
     n_excluded = len(rows) - len(candidates)
     missing = []
     for row in candidates:
@@ -267,4 +273,4 @@ def _sidecar(path: Path) -> dict[str, Any]:
 
 
 def _excluded_sidecar(path: Path) -> bool:
-    return bool(split_flags(_sidecar(path).get("status", OK)) & EXCLUDED)
+    return is_excluded(_sidecar(path).get("status", OK))

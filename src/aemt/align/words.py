@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from aemt.align.bins import align_clip, frame_times
+from aemt.align.bins import align_clip, clip_frames
 from aemt.errors import UserError
 
 
@@ -95,8 +95,7 @@ def align_clip_words(
     """
     if modality == "text":
         return align_clip(modality, values, sidecar, absent, manifest_duration, length)
-    mask = np.asarray(sidecar.get("mask") or np.ones(len(values)), dtype=bool) & (not absent)  # [F]
-    times = frame_times(sidecar, len(values), sidecar.get("key", "?"))  # [F]
+    mask, times = clip_frames(modality, values, sidecar, absent)  # [F], [F]
     n = min(len(spans), length)
     out = np.zeros((length, values.shape[1]), dtype=np.float32)  # [L, D]
     out_mask = np.zeros(length, dtype=bool)  # [L]

@@ -1,5 +1,5 @@
 """Argument helpers shared by the command modules: comma-separated lists, hyper-parameter JSON, the
-scale choice, and OpenMP's wait policy. Imports only the standard library and the zero-cost modules."""
+scale choice, the torch options, and OpenMP's wait policy. Imports only the standard library and the zero-cost modules."""
 
 from __future__ import annotations
 
@@ -38,6 +38,18 @@ def add_scale(
 ) -> None:
     """`--scale sims|mosei` (the label range and metric definitions, SPEC §7); default None."""
     parser.add_argument("--scale", required=required, default=None, choices=SCALES, help=help)
+
+
+def add_torch_args(parser: argparse.ArgumentParser, hparams: bool = True) -> None:
+    """`--hparams` (with `hparams`), `--threads` and `--device` of the torch commands."""
+    if hparams:
+        parser.add_argument(
+            "--hparams",
+            default="{}",
+            help='JSON text or a .json file: {"model": {...}, "train": {...}}',
+        )
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
+    parser.add_argument("--device", default=None, help="cuda or cpu (default: cuda when available)")
 
 
 def parse_hparams(text: str) -> dict:

@@ -67,7 +67,7 @@ def _runs(args: argparse.Namespace) -> list[Path]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from aemt.evaluate.summary import collect, train_mean_baseline, with_validation
+    from aemt.evaluate.summary import read_runs, train_mean_baseline
 
     paths = _runs(args)
     out_dir = args.out_dir or args.dataset_dir
@@ -79,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
     from aemt.evaluate.summary import write_summary_csv
     from aemt.report.markdown import write_summary_markdown
 
-    runs = with_validation(collect(paths, args.scale), paths, args.scale)
+    runs = read_runs(paths, args.scale)
     train_meta, test_meta = args.train_meta, args.test_meta
     if args.dataset_dir is not None and train_meta is None and test_meta is None:
         aligned = args.dataset_dir / "aligned"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from aemt.commands._args import add_scale, parse_hparams, quiet_openmp
+from aemt.commands._args import add_scale, add_torch_args, parse_hparams, quiet_openmp
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -25,13 +25,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--variant", required=True, help="variant name (recorded in metrics.json)")
     p.add_argument("--seed", required=True, type=int)
     add_scale(p)
-    p.add_argument(
-        "--hparams",
-        default="{}",
-        help='JSON text or a .json file: {"model": {...}, "train": {...}}',
-    )
-    p.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
-    p.add_argument("--device", default=None, help="cuda or cpu (default: cuda when available)")
+    add_torch_args(p)
     p.set_defaults(handler=run)
 
 

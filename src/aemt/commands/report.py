@@ -59,13 +59,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     c = sub.add_parser(
         "pretrain-curves", help="loss curves of one pretraining configuration, seeds overlaid (PNG)"
     )
-    c.add_argument(
-        "--histories",
-        required=True,
-        nargs="+",
-        type=Path,
-        help="pretrain/<name>/<seed>/history.csv",
-    )
+    _add_histories(c, "pretrain/<name>/<seed>/history.csv")
     c.add_argument("--name", help="run name shown in the title (default: the history's folder)")
     c.add_argument("--dataset", help="dataset name shown in the title (default: from the path)")
     c.add_argument("--out", required=True, type=Path, help="PNG to write")
@@ -75,25 +69,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "pretraining",
         help="pretraining.html: holdout MCD accuracy and reconstruction vs the mean, per run",
     )
-    d.add_argument(
-        "--histories",
-        required=True,
-        nargs="+",
-        type=Path,
-        help="pretrain/<name>/<seed>/history.csv",
-    )
+    _add_histories(d, "pretrain/<name>/<seed>/history.csv")
     d.add_argument("--dataset", default="", help="dataset name shown in the title")
     d.add_argument("--out", required=True, type=Path, help="HTML file to write")
     d.set_defaults(handler=run_pretraining)
 
     f = sub.add_parser("finetune-curves", help="loss / MAE curves of one variant, seeds overlaid")
-    f.add_argument(
-        "--histories",
-        required=True,
-        nargs="+",
-        type=Path,
-        help="finetune/<variant>/<seed>/history.csv",
-    )
+    _add_histories(f, "finetune/<variant>/<seed>/history.csv")
     f.add_argument("--variant", help="variant name shown in the title (default: the run folder)")
     f.add_argument("--dataset", help="dataset name shown in the title (default: from the path)")
     f.add_argument("--out", required=True, type=Path, help="PNG to write")
@@ -211,7 +193,7 @@ def run_robustness(args: argparse.Namespace) -> int:
     from aemt.evaluate.robustness import read_tables
     from aemt.report.robustness import write_robustness_report
 
-    seeds = numbers(args.mask_seeds, "--mask-seeds", int) if args.mask_seeds else None
+    seeds = _mask_seeds(args)
     frame = read_tables([args.csv], args.scale)
     html, png = write_robustness_report(frame, args.scale, args.out_dir, args.dataset, seeds)
     print(f"wrote {html} and {png}")
@@ -225,7 +207,7 @@ def run_robustness_tables(args: argparse.Namespace) -> int:
 
     frame = read_tables(args.runs, args.scale)
     dataset = args.dataset or args.out_dir.resolve().name
-    seeds = numbers(args.mask_seeds, "--mask-seeds", int) if args.mask_seeds else None
+    seeds = _mask_seeds(args)
     csv, md = args.out_dir / "robustness.csv", args.out_dir / "robustness.md"
     save_csv(csv, frame)
     print(write_robustness_markdown(frame, args.scale, md, dataset, seeds))
@@ -247,6 +229,15 @@ def run_copy(args: argparse.Namespace) -> int:
         shutil.copyfile(args.src, tmp)
     print(f"copied {args.src} -> {args.dst}")
     return 0
+
+
+def _add_histories(parser: argparse.ArgumentParser, help: str) -> None:
+    parser.add_argument("--histories", required=True, nargs="+", type=Path, help=help)
+
+
+def _mask_seeds(args: argparse.Namespace) -> list[int] | None:
+    """The parsed --mask-seeds (comma-separated integers), or None when not given."""
+    return numbers(args.mask_seeds, "--mask-seeds", int) if args.mask_seeds else None
 
 
 def _dataset_from(path: Path, levels: int) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from aemt.commands._args import numbers, quiet_openmp
+from aemt.commands._args import add_torch_args, numbers, quiet_openmp
 
 DEFAULT_MASK_SEEDS = "1111,1112,1113"
 
@@ -42,8 +42,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--batch-size", type=int, help="evaluation batch (default: the run's, 4 x finetune batch)"
     )
-    p.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
-    p.add_argument("--device", default=None, help="cuda or cpu (default: cuda when available)")
+    add_torch_args(p, hparams=False)
     p.set_defaults(handler=run_eval)
 
 

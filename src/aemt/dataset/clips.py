@@ -1,20 +1,17 @@
 """The clip records every stage after the manifest works on: `read_manifest` (csv module, no pandas
 start-up) gives one `ManifestRow` per clip of `results/<ds>/manifest.csv`; `join_flags` / `split_flags`
-convert between a status string and its set of flags. Imports no media library."""
+convert between a status string and its set of flags; `is_excluded` says whether a status keeps the
+clip out of the tensors. Imports no media library."""
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from aemt.constants import FLAG_ORDER, LABEL_VALUES, MANIFEST_COLUMNS, OK
+from aemt.constants import EXCLUDED, FLAG_ORDER, LABEL_VALUES, MANIFEST_COLUMNS, OK
 from aemt.errors import UserError
 from aemt.io import read_csv_rows
-
-if TYPE_CHECKING:  # imported where used
-    import pandas as pd
 
 
 def join_flags(flags: list[str] | set[str]) -> str:
@@ -25,6 +22,11 @@ def join_flags(flags: list[str] | set[str]) -> str:
 
 def split_flags(status: str) -> set[str]:
     return {f for f in str(status).split(";") if f and f != OK}
+
+
+def is_excluded(status: str) -> bool:
+    """Whether a status flags the video missing, empty or unreadable (the clip stays out of the tensors)."""
+    return bool(split_flags(status) & EXCLUDED)
 
 
 @dataclass
@@ -102,10 +104,3 @@ def _cell(path: Path, line: int, column: str, cell: str, parse):
             f"{path}: line {line}, column {column!r}: {cell!r} is not {kind}; rebuild the manifest "
             "with `aemt manifest`."
         ) from None
-
-
-def manifest_frame(rows: list[ManifestRow]) -> pd.DataFrame:
-    """The manifest rows as a DataFrame with the columns of manifest.csv (for reports and notebooks)."""
-    import pandas as pd
-
-    return pd.DataFrame([vars(r) for r in rows], columns=list(MANIFEST_COLUMNS))

@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from aemt import __version__
-from aemt.constants import EXCLUDED, MANIFEST_COLUMNS, SPLITS, UNLABELED
-from aemt.dataset.clips import join_flags, split_flags
+from aemt.constants import MANIFEST_COLUMNS, SPLITS, UNLABELED
+from aemt.dataset.clips import is_excluded, join_flags
 from aemt.dataset.labels import read_labels, read_unlabeled
 from aemt.errors import UserError
 from aemt.io import save_csv, save_json, sha256_file
@@ -166,7 +166,7 @@ def write_manifest(
     manifest = build_manifest(root, labels, unlabeled, video_pattern, scale, shard_size)
     out = Path(out)
     flags = Counter(f for s in manifest["status"] for f in (s.split(";")))
-    n_excluded = sum(bool(split_flags(s) & EXCLUDED) for s in manifest["status"])
+    n_excluded = sum(is_excluded(s) for s in manifest["status"])
     splits = {s: int((manifest["split"] == s).sum()) for s in (*SPLITS, UNLABELED)}
     upath = Path(root) / unlabeled if unlabeled else None
     upath = upath if upath and upath.is_file() else None

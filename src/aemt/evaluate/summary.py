@@ -61,6 +61,11 @@ def with_validation(per_seed: pd.DataFrame, paths: Sequence[str | os.PathLike], 
     return pd.concat([per_seed, pd.DataFrame(rows, index=per_seed.index)], axis=1)
 
 
+def read_runs(paths: Sequence[str | os.PathLike], scale: str) -> pd.DataFrame:
+    """Per-seed test metrics of the given metrics.json files, plus their `valid_<metric>` columns."""
+    return with_validation(collect(paths, scale), paths, scale)
+
+
 def summarise(df: pd.DataFrame, scale: str) -> pd.DataFrame:
     """Mean and population std (ddof = 0) of the scale's metrics per variant.
 

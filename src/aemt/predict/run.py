@@ -11,7 +11,7 @@ import pandas as pd
 from aemt.align.bins import align_clip
 from aemt.align.words import align_clip_words, clip_token_spans
 from aemt.constants import ABSENT_FLAG, EXCLUDED, MODALITIES
-from aemt.dataset.clips import join_flags, split_flags
+from aemt.dataset.clips import is_excluded, join_flags, split_flags
 from aemt.dataset.manifest import probe_video
 from aemt.errors import UserError
 from aemt.features.base import Clip
@@ -170,7 +170,7 @@ def predict_videos(
     scale = checkpoint_scale(ckpt)
     clips = make_clips(videos, texts)
     xs, masks, statuses = extract_aligned(plan, clips)
-    ok = np.array([not split_flags(s) & EXCLUDED for s in statuses], dtype=bool)  # [N]
+    ok = np.array([not is_excluded(s) for s in statuses], dtype=bool)  # [N]
     scores = np.full(len(clips), np.nan)  # [N]
     if ok.any():
         runtime = setup_runtime(cfg.threads, cfg.device)

@@ -16,10 +16,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from aemt.constants import ALL_SPLITS, EXCLUDED, FEATURE_DIR, MODALITIES, OK
-from aemt.dataset.clips import manifest_frame, read_manifest
+from aemt.constants import ALL_SPLITS, FEATURE_DIR, MODALITIES, OK
+from aemt.dataset.clips import is_excluded, read_manifest, split_flags
 from aemt.errors import UserError
-from aemt.io import load_json
+from aemt.io import load_json, read_csv_rows, require_columns
 from aemt.report.speakers import speaker_fields
 
 
@@ -31,7 +31,13 @@ def split_order(aligned: Sequence[Path]) -> list[Path]:
 
 
 def flags_of(status: str) -> list[str]:
-    return [f for f in str(status).split(";") if f and f != OK] or [OK]
+    """The flags of a status, sorted, or [ok]."""
+    return sorted(split_flags(status)) or [OK]
+
+
+def excluded(clips: pd.DataFrame) -> pd.Series:
+    """Per clip: whether its status keeps it out of the tensors (missing, empty or unreadable video)."""
+    return clips["status"].map(is_excluded)
 
 
 def _words(text: object) -> int:
@@ -56,19 +62,16 @@ def clips_from_features(
     """One row per manifest clip, with sidecar-derived rates; and one example sidecar per modality."""
     from tqdm import tqdm
 
-    manifest = manifest_frame(read_manifest(manifest_path))
     features = Path(features_dir)
     rows, examples = [], {}
-    for rec in tqdm(
-        manifest.itertuples(index=False), total=len(manifest), desc="sidecars", file=sys.stderr
-    ):
-        flags = set(flags_of(rec.status))
+    for rec in tqdm(read_manifest(manifest_path), desc="sidecars", file=sys.stderr):
+        flags = split_flags(rec.status)
         row = {
             "key": rec.key,
             "split": rec.split,
-            "duration": pd.to_numeric(getattr(rec, "duration", ""), errors="coerce"),
-            "words": _words(getattr(rec, "text", "")),
-            "reason": getattr(rec, "reason", ""),
+            "duration": rec.duration,
+            "words": _words(rec.text),
+            "reason": rec.reason,
             "tokens": np.nan,
             "face_rate": np.nan,
             "frames": np.nan,
@@ -90,7 +93,6 @@ def clips_from_features(
                 row["audio_rate"] = float(mask.mean()) if mask.size else 0.0
             else:
                 row["tokens"] = int((side.get("shape") or [0])[0])
-        flags.discard(OK)
         row["status"] = ";".join(sorted(flags)) or OK
         rows.append(row)
     return pd.DataFrame(rows), examples
@@ -104,6 +106,11 @@ def clips_from_aligned(aligned: Sequence[Path]) -> pd.DataFrame:
     frames = []
     for folder in split_order(aligned):
         split = folder.name
+        for path in (folder / "meta.csv", *(folder / f"{m}_mask.npy" for m in MODALITIES)):
+            if not path.is_file():
+                raise UserError(
+                    f"{path}: not found; build the aligned dataset first (snakemake aligned)"
+                )
         meta = pd.read_csv(
             folder / "meta.csv", dtype={"key": str, "status": str}, keep_default_na=False
         )
@@ -143,9 +150,9 @@ def status_table(clips: pd.DataFrame) -> pd.DataFrame:
     cols = [OK] if OK in table.columns else []
     table = table[cols + sorted(c for c in table.columns if c != OK)]
     totals = clips.groupby("split").size()
-    excluded = clips[clips["status"].map(lambda s: bool(set(flags_of(s)) & set(EXCLUDED)))]
+    left_out = clips[excluded(clips)]
     table["total clips"] = totals.reindex(table.index)
-    table["in tensors"] = table["total clips"] - excluded.groupby("split").size().reindex(
+    table["in tensors"] = table["total clips"] - left_out.groupby("split").size().reindex(
         table.index, fill_value=0
     )
     table.columns.name = None
@@ -190,10 +197,7 @@ def add_transcripts(clips: pd.DataFrame, transcripts: Path) -> pd.DataFrame:
     ran); `words` counts the words of the transcript used; a clip whose
     transcript came from speech loses the manifest's `empty_text` flag.
     """
-    table = pd.read_csv(
-        transcripts, dtype={"key": str, "text": str, "source": str, "status": str},
-        keep_default_na=False,
-    ).set_index("key")  # fmt: skip
+    table = _read_transcripts(Path(transcripts))
     missing = sorted(set(clips["key"]) - set(table.index))
     if missing:
         raise UserError(
@@ -210,6 +214,28 @@ def add_transcripts(clips: pd.DataFrame, transcripts: Path) -> pd.DataFrame:
     )
     spoken = out["words"].to_numpy() > 0
     out.loc[spoken, "status"] = [
-        ";".join(sorted(set(flags_of(s)) - {"empty_text"})) or OK for s in out.loc[spoken, "status"]
+        ";".join(sorted(split_flags(s) - {"empty_text"})) or OK for s in out.loc[spoken, "status"]
     ]
     return out
+
+
+TRANSCRIPT_FIELDS = ("key", "text", "source", "match_rate", "mean_logprob", "asr_words")
+
+
+def _read_transcripts(path: Path) -> pd.DataFrame:
+    """transcripts.csv as strings, indexed by clip key; a missing column or a clip listed twice is a
+    UserError naming the file."""
+    if not path.is_file():
+        raise UserError(f"{path}: transcripts file not found; run the asr and transcripts stages")
+    header, records = read_csv_rows(path)
+    require_columns(path, header, TRANSCRIPT_FIELDS)
+    seen: dict[str, int] = {}
+    for line, rec in records:
+        if rec["key"] in seen:
+            raise UserError(
+                f"{path}: line {line}: clip {rec['key']!r} appears twice (first on line "
+                f"{seen[rec['key']]}); rerun the transcripts stage"
+            )
+        seen[rec["key"]] = line
+    rows = [rec for _, rec in records]
+    return pd.DataFrame(rows, columns=header, dtype=str).set_index("key")

@@ -30,15 +30,15 @@ import numpy as np
 import pandas as pd
 from matplotlib.ticker import MaxNLocator
 
-from aemt.constants import ALL_SPLITS, EXCLUDED, OK
+from aemt.constants import ALL_SPLITS, OK
 from aemt.errors import UserError
 from aemt.io import save_text
 from aemt.report.clip_stats import (
     add_transcripts,
     clips_from_aligned,
     clips_from_features,
+    excluded,
     feature_table,
-    flags_of,
     status_table,
 )
 from aemt.report.html import frame_to_html, html_page, notes_html, pyplot, save_figure
@@ -196,11 +196,11 @@ def write_quality(
         face_rate=(100.0 * worst["face_rate"]).round(1), frames=worst["frames"].astype("Int64")
     ).rename(columns={"face_rate": f"face rate (% of {rate_unit})", "frames": rate_unit})
     no_audio = clips[clips["status"].str.contains("no_audio")][["key", "split", "status", "reason"]]
-    excluded = clips[clips["status"].map(lambda s: bool(set(flags_of(s)) & set(EXCLUDED)))]
+    left_out = clips[excluded(clips)]
     n_low = int((faces["face_rate"] < cfg.low_face).sum())
     summary = (
         f"{len(clips)} clips ({', '.join(f'{s} {n}' for s, n in clips['split'].value_counts().items())}), "
-        f"{len(excluded)} left out of the tensors (missing, empty or unreadable video). Source: {source}."
+        f"{len(left_out)} left out of the tensors (missing, empty or unreadable video). Source: {source}."
     )
     face_note = (
         f"Face-detection rate = share of {rate_unit} where MediaPipe found a face (frames without a face "
@@ -232,9 +232,9 @@ def write_quality(
         frame_to_html(no_audio, text_columns=0)
         if len(no_audio)
         else notes_html("None: every clip has an audio stream."),
-        f"<h2>Clips left out ({len(excluded)})</h2>",
-        frame_to_html(excluded[["key", "split", "status", "reason"]], text_columns=0)
-        if len(excluded)
+        f"<h2>Clips left out ({len(left_out)})</h2>",
+        frame_to_html(left_out[["key", "split", "status", "reason"]], text_columns=0)
+        if len(left_out)
         else notes_html("None."),
         "<h2>Transcripts</h2>",
         notes_html(text_note),
@@ -249,7 +249,7 @@ def write_quality(
 
 def transcript_section(clips: pd.DataFrame, worst: int) -> list[str]:
     """HTML of the "Transcripts from speech" section (clips with `add_transcripts`' columns)."""
-    readable = clips[~clips["status"].map(lambda s: bool(set(flags_of(s)) & set(EXCLUDED)))]
+    readable = clips[~excluded(clips)]
     counts = pd.crosstab(readable["split"], readable["source"]).reindex(
         [s for s in ALL_SPLITS if s in set(readable["split"])]
     )

@@ -21,15 +21,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from aemt.constants import LOWER_IS_BETTER, METRIC_KEYS
+from aemt.constants import LOWER_IS_BETTER, METRIC_KEYS, SCALE_BOUNDS
 from aemt.errors import UserError
 from aemt.evaluate.metrics import SIMS_EDGES, sims_classes
 from aemt.evaluate.summary import (
-    collect,
     paired_differences,
+    read_runs,
     summarise,
     train_mean_baseline,
-    with_validation,
 )
 from aemt.io import save_text
 from aemt.report.html import frame_to_html, html_page, notes_html, pyplot, save_figure
@@ -59,11 +58,6 @@ class ResultsOutputs:
 
 
 # ----------------------------------------------------------------------------- reading runs
-
-
-def read_runs(metrics: Sequence[str | os.PathLike], scale: str) -> pd.DataFrame:
-    """Per-seed test metrics of the given metrics.json files, plus their `valid_<metric>` columns."""
-    return with_validation(collect(metrics, scale), metrics, scale)
 
 
 def select_best(runs: pd.DataFrame) -> tuple[str, str]:
@@ -189,7 +183,7 @@ def class_bins(values: np.ndarray, scale: str) -> dict[str, tuple[np.ndarray, li
 def plot_scatter(preds: pd.DataFrame, scale: str, title: str, out: Path) -> Path:
     """Predicted vs true test scores, one colour per seed, with the identity line."""
     plt = pyplot()
-    lim = 1.0 if scale == "sims" else 3.0
+    lim = SCALE_BOUNDS[scale]
     fig, ax = plt.subplots(figsize=(6.4, 6.0), constrained_layout=True)
     for seed, part in preds.groupby("seed"):
         ax.scatter(part["label"], part["pred"], s=18, alpha=0.6, label=f"seed {seed}")

@@ -40,14 +40,15 @@ def area_table(frame: pd.DataFrame, scale: str) -> pd.DataFrame:
     """Per variant: each of the scale's area metrics at rate 0 (complete inputs) and its area under the
     random-dropping curve, mean ± std over seeds (x100)."""
     area = areas(frame, scale)
+    clean = {key: protocol_stats(frame, RANDOM, 0.0, key) for key in AREA_KEYS[scale]}
     rows = []
     for variant in _order(frame):
         runs = area[area["variant"] == variant]
         row = {"Variant": variant, "Model": variant_label(variant), "Seeds": len(runs)}
         for key in AREA_KEYS[scale]:
-            clean = protocol_stats(frame, RANDOM, 0.0, key).loc[variant]
             values = runs[key].to_numpy(dtype=np.float64)  # [S]
-            row[f"{metric_header(key)} at rate 0"] = pm(clean["mean"], clean["std"])
+            mean, std = clean[key].at[variant, "mean"], clean[key].at[variant, "std"]
+            row[f"{metric_header(key)} at rate 0"] = pm(mean, std)
             row[f"{metric_header(key)} area"] = pm(float(values.mean()), float(values.std()))
         rows.append(row)
     return pd.DataFrame(rows)
@@ -106,11 +107,12 @@ def write_robustness_markdown(
     """Write robustness.md; returns the area table (what the CLI prints)."""
     n_seeds = int(frame["seed"].nunique())
     parts = [f"# Robustness to missing modalities: {dataset} (scale: {scale})"]
-    for title, table, text_columns in _tables(frame, scale):
+    tables = _tables(frame, scale)
+    for title, table, text_columns in tables:
         parts += [f"## {title}", markdown_table(table, text_columns=text_columns)]
     parts.append(robustness_note(scale, n_seeds, mask_seeds))
     save_text(out, "\n\n".join(parts) + "\n")
-    return markdown_table(area_table(frame, scale), text_columns=2)
+    return markdown_table(tables[0][1], text_columns=2)  # the area table
 
 
 def plot_robustness(frame: pd.DataFrame, scale: str, dataset: str, out: str | os.PathLike) -> Path:
